@@ -33,9 +33,9 @@ type ImportOptions struct {
 // services for JSON, rows for CSV.
 type ImportResult struct {
 	Created, Updated, Unchanged, Skipped int
-	Problems                            []Problem
-	Took                                time.Duration
-	DryRun                              bool
+	Problems                             []Problem
+	Took                                 time.Duration
+	DryRun                               bool
 }
 
 // Errors returns the problems that are not warnings.
@@ -83,9 +83,9 @@ type idEntry struct {
 }
 
 type ref struct {
-	unit              int
+	unit               int
 	table, col, to, id string
-	recID             string
+	recID              string
 }
 
 // Import reads src twice: first to validate every unit and every reference
@@ -311,11 +311,10 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 			if err != nil {
 				return fmt.Errorf("%s: write %s %s: %w", units[i].where(), rec.Table, rec.ID(), err)
 			}
-			if j == 0 || (c != unchanged && rootChange == unchanged) {
-				rootChange = max(rootChange, c)
-				if j > 0 {
-					rootChange = updated
-				}
+			if j == 0 {
+				rootChange = c
+			} else if c != unchanged && rootChange == unchanged {
+				rootChange = updated
 			}
 			if c != unchanged {
 				if rec.Table == "service" {
