@@ -8,5 +8,5 @@ import "embed"
 
 // FS is every embedded data file, by its path under data/.
 //
-//go:embed hsds geo
+//go:embed hsds geo taxonomy demo
 var FS embed.FS

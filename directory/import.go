@@ -307,7 +307,11 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 		}
 		var rootChange change
 		for j, rec := range u.Records {
-			c, err := w.upsert(ctx, rec)
+			// In a compiled document only the service itself is the whole
+			// truth; nested shared objects (organization, location,
+			// taxonomy term) may be abbreviated copies, so their missing
+			// fields keep what is stored.
+			c, err := w.upsert(ctx, rec, src.Compiled() && j > 0)
 			if err != nil {
 				return fmt.Errorf("%s: write %s %s: %w", units[i].where(), rec.Table, rec.ID(), err)
 			}
@@ -409,7 +413,7 @@ func history(table string) bool {
 	return true
 }
 
-func (w *writer) upsert(ctx context.Context, rec Record) (change, error) {
+func (w *writer) upsert(ctx context.Context, rec Record, partial bool) (change, error) {
 	t := Schema.Table(rec.Table)
 	cols := t.Columns()
 	sel, err := w.stmt(ctx, "select "+t.Name, "SELECT "+selectCols(t)+" FROM "+t.Name+" WHERE id = ?")
@@ -431,6 +435,18 @@ func (w *writer) upsert(ctx context.Context, rec Record) (change, error) {
 	}
 	rs.Close()
 
+	if partial && old != nil {
+		merged := Record{Table: rec.Table, Values: maps.Clone(rec.Values), Extra: rec.Extra}
+		for _, c := range cols {
+			if merged.Values[c] == nil {
+				merged.Values[c] = old.Values[c]
+			}
+		}
+		if merged.Extra == nil {
+			merged.Extra = old.Extra
+		}
+		rec = merged
+	}
 	var diffs []string
 	if old != nil {
 		for _, c := range cols {
