@@ -115,6 +115,12 @@ func (s *Store) Import(ctx context.Context, src Source, opt ImportOptions) (*Imp
 		if len(u.Records) > 0 {
 			ui.root, ui.rootID = u.Records[0].Table, u.Records[0].ID()
 		}
+		// A reference to an object the unit carries itself (a service's
+		// nested organization) stands or falls with the unit.
+		local := map[string]bool{}
+		for _, rec := range u.Records {
+			local[rec.Table+"/"+rec.ID()] = true
+		}
 		res.Problems = append(res.Problems, u.Problems...)
 		for _, p := range u.Problems {
 			if !p.Warning {
@@ -125,7 +131,11 @@ func (s *Store) Import(ctx context.Context, src Source, opt ImportOptions) (*Imp
 			t := Schema.Table(rec.Table)
 			rid := rec.ID()
 			for _, f := range t.Fields {
-				if f.Required && rec.Values[f.Name] == nil && !fieldHasProblem(u, rid, f.Name) {
+				// In a compiled record, a child is linked by its parent's id,
+				// so a bad id leaves its children's links empty: that is
+				// the one problem, not each empty link.
+				unlinked := src.Compiled() && t.Refs[f.Name] != "" && fieldHasProblem(u, "", "id")
+				if f.Required && rec.Values[f.Name] == nil && !unlinked && !fieldHasProblem(u, rid, f.Name) {
 					u.problem(rid, fieldPath(u, rec, f.Name), "is required and empty")
 					res.Problems = append(res.Problems, u.Problems[len(u.Problems)-1])
 					ui.invalid = true
@@ -161,9 +171,15 @@ func (s *Store) Import(ctx context.Context, src Source, opt ImportOptions) (*Imp
 			} else {
 				ids[rec.Table][rid] = idEntry{unit: n, hash: h}
 			}
-			for col, to := range t.Refs {
-				if v, ok := rec.Values[col].(string); ok && v != "" {
-					refs = append(refs, ref{unit: n, table: t.Name, col: col, to: to, id: v, recID: rid})
+			// In column order, not map order, so that a row with two
+			// dangling references always reports the same one.
+			for _, f := range t.Fields {
+				to, ok := t.Refs[f.Name]
+				if !ok {
+					continue
+				}
+				if v, ok := rec.Values[f.Name].(string); ok && v != "" && !local[to+"/"+v] {
+					refs = append(refs, ref{unit: n, table: t.Name, col: f.Name, to: to, id: v, recID: rid})
 				}
 			}
 		}
@@ -260,7 +276,9 @@ func (s *Store) Import(ctx context.Context, src Source, opt ImportOptions) (*Imp
 
 func fieldHasProblem(u *unit, id, field string) bool {
 	for _, p := range u.Problems {
-		if p.ID == id && (p.Field == field || strings.HasSuffix(p.Field, "."+field)) {
+		// A record whose id is bad has no id here, while its problems
+		// carry the text of the bad id: the field alone must do.
+		if (p.ID == id || id == "") && (p.Field == field || strings.HasSuffix(p.Field, "."+field)) {
 			return true
 		}
 	}
@@ -493,7 +511,7 @@ func (w *writer) upsert(ctx context.Context, rec Record, partial bool) (change, 
 		return updated, nil
 	}
 	if old == nil {
-		return created, w.record(ctx, t.Name, rec.ID(), "create", "*", "", "")
+		return created, w.record(ctx, t.Name, rec.ID(), "create", "id", "", rec.ID())
 	}
 	for _, c := range diffs {
 		var before, after string
@@ -511,8 +529,18 @@ func (w *writer) upsert(ctx context.Context, rec Record, partial bool) (change, 
 	return updated, nil
 }
 
+// noValue stands for "empty" in the change history, whose previous_value
+// and replacement_value HSDS requires to be non-empty.
+const noValue = "(none)"
+
 // record appends one change to the HSDS metadata table.
 func (w *writer) record(ctx context.Context, table, id, action, field, before, after string) error {
+	if before == "" {
+		before = noValue
+	}
+	if after == "" {
+		after = noValue
+	}
 	st, err := w.stmt(ctx, "metadata", `INSERT INTO metadata (id, resource_id, resource_type, last_action_date, last_action_type, field_name, previous_value, replacement_value, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
@@ -556,7 +584,7 @@ func (w *writer) replaceChildren(ctx context.Context, u *unit) (bool, error) {
 			if _, err := w.tx.ExecContext(ctx, "DELETE FROM "+rel.Table+" WHERE id = ?", id); err != nil {
 				return false, fmt.Errorf("remove %s %s: %w", rel.Table, id, err)
 			}
-			if err := w.record(ctx, rel.Table, id, "delete", "*", "", ""); err != nil {
+			if err := w.record(ctx, rel.Table, id, "delete", "id", id, ""); err != nil {
 				return false, err
 			}
 			removed = true

@@ -210,7 +210,16 @@ func (d *DB) Backup(ctx context.Context, dest string) error {
 			return fmt.Errorf("backup %s: %w", dest, err)
 		}
 	}
-	if _, err := d.Read.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+	// VACUUM INTO needs a connection that may write (to the new file), so
+	// not one of the query-only readers; nor the writer, which it would hold
+	// for the whole copy. A connection of its own reads one WAL snapshot.
+	c, err := sql.Open("sqlite", dsn(d.Path, false))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		os.Remove(dest)
 		return fmt.Errorf("backup %s: %w", dest, err)
 	}
 	return Verify(ctx, dest)
