@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is every setting, from (highest first) flags, SECONDCHANCE_*
+// environment variables, the config file, and the defaults below.
+type Config struct {
+	Listen    string `mapstructure:"listen"`
+	DataDir   string `mapstructure:"data_dir"`
+	Timezone  string `mapstructure:"timezone"`
+	BaseURL   string `mapstructure:"base_url"`
+	DemoData  bool   `mapstructure:"demo_data"`
+	LogLevel  string `mapstructure:"log_level"`
+	LogFormat string `mapstructure:"log_format"`
+}
+
+// setting documents one key; the README table is checked against this list
+// by a test.
+type setting struct {
+	Key     string
+	Default any
+	Meaning string
+	Choices []string // accepted values, when there is a fixed set
+}
+
+var settings = []setting{
+	{"listen", "127.0.0.1:8080", "Address and port the web server listens on (host:port).", nil},
+	{"data_dir", "./var", "Folder for the SQLite database (secondchance.db) and, later, the search index.", nil},
+	{"timezone", "America/Chicago", "IANA time zone used to show times and compute office hours.", nil},
+	{"base_url", "http://localhost:8080", "The public URL people and Twilio reach the service at; webhook signatures are checked against it.", nil},
+	{"demo_data", true, "Load the embedded demo directory into an empty database at start.", []string{"true", "false"}},
+	{"log_level", "info", "Least severe log level written.", []string{"debug", "info", "warn", "error"}},
+	{"log_format", "text", "Log line format on standard error.", []string{"text", "json"}},
+}
+
+// configError is a bad setting: the message names the key and what is
+// accepted; main exits with status 2.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func badSetting(key, got, want string) error {
+	env := "SECONDCHANCE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	return &configError{fmt.Sprintf("configuration: %s (%s) is %q: %s", key, env, got, want)}
+}
+
+// newViper sets defaults and environment binding on a fresh viper.
+func newViper() *viper.Viper {
+	v := viper.New()
+	for _, s := range settings {
+		v.SetDefault(s.Key, s.Default)
+	}
+	v.SetEnvPrefix("SECONDCHANCE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return v
+}
+
+// loadConfig reads the config file (if any), checks every value and returns
+// the typed Config.
+func loadConfig(v *viper.Viper, file string) (*Config, error) {
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, &configError{fmt.Sprintf("configuration: cannot read %s: %v", file, err)}
+		}
+	} else {
+		v.SetConfigName("secondchance")
+		v.SetConfigType("yaml")
+		v.AddConfigPath(".")
+		if err := v.ReadInConfig(); err != nil {
+			if _, missing := err.(viper.ConfigFileNotFoundError); !missing {
+				return nil, &configError{fmt.Sprintf("configuration: cannot read secondchance.yaml: %v", err)}
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.Key] = true
+	}
+	// Unknown keys are mistakes (a typo silently ignored is a setting that
+	// silently does not apply).
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			return nil, &configError{fmt.Sprintf("configuration: unknown key %q in %s; known keys: %s", k, configSource(v), strings.Join(keyList(), ", "))}
+		}
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "SECONDCHANCE_") {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, "SECONDCHANCE_"))
+		if !slices.ContainsFunc(settings, func(s setting) bool { return strings.ReplaceAll(s.Key, ".", "_") == key }) {
+			return nil, &configError{fmt.Sprintf("configuration: unknown environment variable %s; known: %s", name, strings.Join(envList(), ", "))}
+		}
+	}
+	for _, s := range settings {
+		raw := strings.TrimSpace(v.GetString(s.Key))
+		if len(s.Choices) > 0 {
+			if _, isBool := s.Default.(bool); isBool {
+				if _, err := strconv.ParseBool(raw); err != nil {
+					return nil, badSetting(s.Key, raw, "accepted values are true or false")
+				}
+			} else if !slices.Contains(s.Choices, raw) {
+				return nil, badSetting(s.Key, raw, "accepted values are "+strings.Join(s.Choices, ", "))
+			}
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, &configError{"configuration: " + err.Error()}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func configSource(v *viper.Viper) string {
+	if f := v.ConfigFileUsed(); f != "" {
+		return f
+	}
+	return "the configuration"
+}
+
+func keyList() []string {
+	var ks []string
+	for _, s := range settings {
+		ks = append(ks, s.Key)
+	}
+	return ks
+}
+
+func envList() []string {
+	var ks []string
+	for _, s := range settings {
+		ks = append(ks, "SECONDCHANCE_"+strings.ToUpper(strings.ReplaceAll(s.Key, ".", "_")))
+	}
+	return ks
+}
+
+func (c *Config) validate() error {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		return badSetting("listen", c.Listen, "expected host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return badSetting("data_dir", c.DataDir, "expected a folder path, e.g. ./var")
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		return badSetting("timezone", c.Timezone, "expected an IANA time zone name, e.g. America/Chicago")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return badSetting("base_url", c.BaseURL, "expected the public http(s) URL without a query, e.g. https://secondchancekc.org")
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return nil
+}
+
+// dbPath is where the database lives.
+func (c *Config) dbPath() string { return c.DataDir + string(os.PathSeparator) + "secondchance.db" }
