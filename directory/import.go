@@ -315,7 +315,7 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 	defer tx.Rollback()
 	w := newWriter(tx, s.Now(), opt.Actor)
 	defer w.close()
-	touched := map[string]bool{}
+	touched := map[rowRef]bool{}
 	n := 0
 	err = src.Each(ctx, read, func(u *unit) error {
 		i := n
@@ -339,11 +339,7 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 				rootChange = updated
 			}
 			if c != unchanged {
-				if rec.Table == "service" {
-					touched[rec.ID()] = true
-				} else if sid, ok := rec.Values["service_id"].(string); ok {
-					touched[sid] = true
-				}
+				touched[rowRef{rec.Table, rec.ID()}] = true
 			}
 		}
 		if src.Compiled() {
@@ -353,7 +349,7 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 			}
 			if removed && rootChange == unchanged {
 				rootChange = updated
-				touched[u.Records[0].ID()] = true
+				touched[rowRef{u.Records[0].Table, u.Records[0].ID()}] = true
 			}
 		}
 		switch rootChange {
@@ -373,10 +369,14 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 		return nil, fmt.Errorf("%s changed while it was being imported (%d units checked, %d read); nothing was imported", src.Name(), len(units), n)
 	}
 	w.close()
+	services, err := logChanges(ctx, tx, slices.Collect(maps.Keys(touched)), s.Now())
+	if err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit import: %w", err)
 	}
-	return slices.Sorted(maps.Keys(touched)), nil
+	return services, nil
 }
 
 type change int
