@@ -2,21 +2,17 @@ package directory
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/secondchancekc/secondchance/data"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 )
 
@@ -645,7 +641,7 @@ func proximityParams(postcode, miles string) (*proximity, error) {
 	if m == nil {
 		return nil, badParam("postcode", "must be a 5-digit US ZIP code to use with proximity, got %q", clip(postcode))
 	}
-	p, ok, err := zipCentroid(m[1])
+	p, ok, err := ZIPCentroid(m[1])
 	if err != nil {
 		return nil, err
 	}
@@ -728,16 +724,16 @@ func nearbyIDs(ctx context.Context, q querier, where []string, args []any, p pro
 		if err := rs.Scan(&id, &lat, &lon, &postal); err != nil {
 			return nil, err
 		}
-		var at point
+		var at Point
 		switch {
 		case lat != nil && lon != nil && math.Abs(*lat) <= 90 && math.Abs(*lon) <= 180:
-			at = point{*lat, *lon}
+			at = Point{*lat, *lon}
 		case postal != nil:
 			m := zipPattern.FindStringSubmatch(strings.TrimSpace(*postal))
 			if m == nil {
 				continue
 			}
-			c, ok, err := zipCentroid(m[1])
+			c, ok, err := ZIPCentroid(m[1])
 			if err != nil {
 				return nil, err
 			}
@@ -748,7 +744,7 @@ func nearbyIDs(ctx context.Context, q querier, where []string, args []any, p pro
 		default:
 			continue
 		}
-		if d := miles(point{p.Lat, p.Lon}, at); d <= p.Miles {
+		if d := Miles(Point{p.Lat, p.Lon}, at); d <= p.Miles {
 			hits = append(hits, hit{id, d})
 		}
 	}
@@ -899,62 +895,4 @@ func serviceAtLocationDoc(ctx context.Context, q querier, id string, full bool) 
 		return nil, err
 	}
 	return append(d, Prop{"service", sd}), nil
-}
-
-// --- ZIP code centroids ---
-
-// point is a place on the globe in degrees.
-type point struct{ Lat, Lon float64 }
-
-// zipCentroids maps each 5-digit ZIP (ZCTA) to its Census internal point.
-// It is read from the embedded CSV the first time a search needs it.
-var zipCentroids = sync.OnceValues(func() (map[string]point, error) {
-	const name = "geo/us-zcta-centroids-2021.csv"
-	f, err := data.FS.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	if _, err := r.Read(); err != nil { // zip,latitude,longitude
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	m := make(map[string]point, 34000)
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return m, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		lat, err1 := strconv.ParseFloat(rec[1], 64)
-		lon, err2 := strconv.ParseFloat(rec[2], 64)
-		if err1 != nil || err2 != nil {
-			line, _ := r.FieldPos(0)
-			return nil, fmt.Errorf("%s line %d: bad coordinates", name, line)
-		}
-		m[rec[0]] = point{lat, lon}
-	}
-})
-
-// zipCentroid returns the centroid of a 5-digit ZIP code, and whether we
-// know it.
-func zipCentroid(zip string) (point, bool, error) {
-	m, err := zipCentroids()
-	if err != nil {
-		return point{}, false, err
-	}
-	p, ok := m[zip]
-	return p, ok, nil
-}
-
-// miles is the great-circle distance between a and b.
-func miles(a, b point) float64 {
-	const earthRadius = 3958.8 // miles
-	rad := func(d float64) float64 { return d * math.Pi / 180 }
-	dLat, dLon := rad(b.Lat-a.Lat), rad(b.Lon-a.Lon)
-	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(rad(a.Lat))*math.Cos(rad(b.Lat))*math.Sin(dLon/2)*math.Sin(dLon/2)
-	return 2 * earthRadius * math.Asin(math.Sqrt(min(1, h)))
 }

@@ -906,13 +906,13 @@ func TestAPIDemo(t *testing.T) {
 		if p.TotalItems == 0 {
 			t.Fatal("nothing within 3 miles of 64127")
 		}
-		center, _, _ := zipCentroid("64127")
+		center, _, _ := ZIPCentroid("64127")
 		last := 0.0
 		for i, c := range p.Contents {
 			if c.Location.Latitude == 0 {
 				continue // placed by its ZIP
 			}
-			d := miles(center, point{c.Location.Latitude, c.Location.Longitude})
+			d := Miles(center, Point{c.Location.Latitude, c.Location.Longitude})
 			if d > 3 || d < last-1e-9 {
 				t.Errorf("item %d at %.2f miles (previous %.2f): not within 3 miles nearest first", i, d, last)
 			}
@@ -961,15 +961,15 @@ func TestSchemasReject(t *testing.T) {
 
 func TestMiles(t *testing.T) {
 	// Downtown Kansas City (64106) to Independence (64050): about 8.6 miles.
-	a, ok1, err1 := zipCentroid("64106")
-	b, ok2, err2 := zipCentroid("64050")
+	a, ok1, err1 := ZIPCentroid("64106")
+	b, ok2, err2 := ZIPCentroid("64050")
 	if err1 != nil || err2 != nil || !ok1 || !ok2 {
 		t.Fatal("centroids missing", err1, err2)
 	}
-	if d := miles(a, b); math.Abs(d-8.58) > 0.05 {
+	if d := Miles(a, b); math.Abs(d-8.58) > 0.05 {
 		t.Errorf("64106 to 64050: %.3f miles, want about 8.58", d)
 	}
-	if _, ok, _ := zipCentroid("99999"); ok {
+	if _, ok, _ := ZIPCentroid("99999"); ok {
 		t.Error("99999 is known")
 	}
 }
