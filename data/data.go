@@ -8,5 +8,5 @@ import "embed"
 
 // FS is every embedded data file, by its path under data/.
 //
-//go:embed hsds geo taxonomy demo
+//go:embed hsds geo taxonomy demo search
 var FS embed.FS

@@ -1,0 +1,383 @@
+package search
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/secondchancekc/secondchance/directory"
+)
+
+// document is one bleve document: a service at one location.
+type document struct {
+	ID     string
+	Fields map[string]any
+}
+
+// loader builds documents from the database with a handful of bulk queries
+// per batch of services, not one compose per service.
+type loader struct {
+	db    *sql.DB
+	terms map[string]term // every taxonomy term, by id
+	cats  map[string]string
+	// slots turns a service's (or a service at a location's) schedules
+	// into the half-hour slots of the week when it is open.
+	slots func(schedules []map[string]any) []string
+}
+
+type term struct {
+	parent, code, name, taxonomy string
+}
+
+func newLoader(ctx context.Context, db *sql.DB, slots func([]map[string]any) []string) (*loader, error) {
+	l := &loader{db: db, terms: map[string]term{}, cats: map[string]string{}, slots: slots}
+	rs, err := db.QueryContext(ctx, `SELECT id, COALESCE(parent_id,''), COALESCE(code,''), name, COALESCE(taxonomy_id,'') FROM taxonomy_term`)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id string
+		var t term
+		if err := rs.Scan(&id, &t.parent, &t.code, &t.name, &t.taxonomy); err != nil {
+			return nil, err
+		}
+		l.terms[id] = t
+	}
+	for _, c := range directory.Categories() {
+		for _, id := range c.TermIDs {
+			l.cats[id] = c.Key
+		}
+	}
+	return l, rs.Err()
+}
+
+// category returns our category key for a term or its nearest ancestor
+// that has one.
+func (l *loader) category(id string) string {
+	for i := 0; id != "" && i < 10; i++ {
+		if k, ok := l.cats[id]; ok {
+			return k
+		}
+		id = l.terms[id].parent
+	}
+	return ""
+}
+
+type svcRow struct {
+	id, name, alt, desc, elig, apply, fees, status, orgName, orgDesc string
+	minAge, maxAge                                                   float64
+	extra                                                            map[string]any
+	docs                                                             []string
+	terms, cats, facts, langs, catNames                              set
+	schedules                                                        []map[string]any
+}
+
+type set map[string]bool
+
+func (s set) list() []string {
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	return out
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// load builds the documents of the given services. A service that is gone,
+// inactive or defunct gets no documents (its old ones are deleted).
+func (l *loader) load(ctx context.Context, ids []string) (map[string][]document, error) {
+	out := make(map[string][]document, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		if err := l.loadChunk(ctx, chunk, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l *loader) query(ctx context.Context, q string, ids []string, each func(rs *sql.Rows) error) error {
+	// Each %s (or %[1]s) in q is one list of the ids.
+	query := fmt.Sprintf(q, placeholders(len(ids)))
+	var args []any
+	for range strings.Count(query, "(?") {
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rs, err := l.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := each(rs); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
+}
+
+func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]document) error {
+	svcs := map[string]*svcRow{}
+	var order []string
+	err := l.query(ctx, `SELECT s.id, s.name, COALESCE(s.alternate_name,''), COALESCE(s.description,''),
+		COALESCE(s.eligibility_description,''), COALESCE(s.application_process,''), COALESCE(s.fees_description,''),
+		s.status, COALESCE(s.minimum_age, 0), COALESCE(s.maximum_age, 200), COALESCE(s.extra,''),
+		COALESCE(o.name,''), COALESCE(o.description,'')
+		FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE s.id IN (%s)`, ids, func(rs *sql.Rows) error {
+		r := &svcRow{terms: set{}, cats: set{}, facts: set{}, langs: set{}, catNames: set{}}
+		var extra string
+		if err := rs.Scan(&r.id, &r.name, &r.alt, &r.desc, &r.elig, &r.apply, &r.fees, &r.status, &r.minAge, &r.maxAge, &extra, &r.orgName, &r.orgDesc); err != nil {
+			return err
+		}
+		if extra != "" {
+			json.Unmarshal([]byte(extra), &r.extra)
+		}
+		svcs[r.id] = r
+		order = append(order, r.id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load services: %w", err)
+	}
+	for _, id := range ids {
+		out[id] = nil // gone unless built below
+	}
+	var live []string
+	for _, id := range order {
+		if st := svcs[id].status; st == "inactive" || st == "defunct" {
+			continue
+		}
+		live = append(live, id)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	if err := l.query(ctx, `SELECT service_id, COALESCE(document,'') FROM required_document WHERE service_id IN (%s)`, live, func(rs *sql.Rows) error {
+		var sid, d string
+		if err := rs.Scan(&sid, &d); err != nil {
+			return err
+		}
+		svcs[sid].docs = append(svcs[sid].docs, d)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load required documents: %w", err)
+	}
+	if err := l.query(ctx, `SELECT link_id, taxonomy_term_id FROM attribute WHERE link_id IN (%s)`, live, func(rs *sql.Rows) error {
+		var sid, tid string
+		if err := rs.Scan(&sid, &tid); err != nil {
+			return err
+		}
+		r := svcs[sid]
+		t, ok := l.terms[tid]
+		if !ok {
+			return nil
+		}
+		if t.taxonomy == directory.ReentryTaxonomyID {
+			r.facts[t.code] = true
+			return nil
+		}
+		if k := l.category(tid); k != "" {
+			r.cats[k] = true
+			if c, ok := directory.CategoryByKey(k); ok {
+				r.catNames[c.NameEN] = true
+			}
+		}
+		for id, i := tid, 0; id != "" && i < 10; id, i = l.terms[id].parent, i+1 {
+			r.terms[id] = true
+			r.catNames[l.terms[id].name] = true
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load attributes: %w", err)
+	}
+	if err := l.query(ctx, `SELECT service_id, COALESCE(code,''), COALESCE(name,'') FROM language WHERE service_id IN (%s)`, live, func(rs *sql.Rows) error {
+		var sid, code, name string
+		if err := rs.Scan(&sid, &code, &name); err != nil {
+			return err
+		}
+		if c := languageCode(code, name); c != "" {
+			svcs[sid].langs[c] = true
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load languages: %w", err)
+	}
+	salSchedules := map[string][]map[string]any{}
+	if err := l.query(ctx, `SELECT sc.* FROM schedule sc WHERE sc.service_id IN (%[1]s)
+		UNION ALL SELECT sc.* FROM schedule sc JOIN service_at_location sal ON sal.id = sc.service_at_location_id
+		WHERE sal.service_id IN (%[1]s) AND (sc.service_id IS NULL OR sc.service_id NOT IN (%[1]s))`, live, func(rs *sql.Rows) error {
+		m, err := scanMap(rs)
+		if err != nil {
+			return err
+		}
+		if sid, _ := m["service_id"].(string); sid != "" && svcs[sid] != nil {
+			svcs[sid].schedules = append(svcs[sid].schedules, m)
+		}
+		if salID, _ := m["service_at_location_id"].(string); salID != "" {
+			salSchedules[salID] = append(salSchedules[salID], m)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load schedules: %w", err)
+	}
+	type place struct {
+		salID, name, ltype, city, zip string
+		lat, lon                      sql.NullFloat64
+	}
+	places := map[string][]place{}
+	if err := l.query(ctx, `SELECT sal.service_id, sal.id, COALESCE(l.name,''), l.location_type, l.latitude, l.longitude,
+		COALESCE((SELECT city FROM address a WHERE a.location_id = l.id ORDER BY a.address_type = 'physical' DESC, a.rowid LIMIT 1), ''),
+		COALESCE((SELECT postal_code FROM address a WHERE a.location_id = l.id ORDER BY a.address_type = 'physical' DESC, a.rowid LIMIT 1), '')
+		FROM service_at_location sal JOIN location l ON l.id = sal.location_id WHERE sal.service_id IN (%s) ORDER BY sal.rowid`, live, func(rs *sql.Rows) error {
+		var sid string
+		var p place
+		if err := rs.Scan(&sid, &p.salID, &p.name, &p.ltype, &p.lat, &p.lon, &p.city, &p.zip); err != nil {
+			return err
+		}
+		places[sid] = append(places[sid], p)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load locations: %w", err)
+	}
+
+	for _, id := range live {
+		r := svcs[id]
+		base := r.fields()
+		var docs []document
+		for _, p := range places[id] {
+			if p.ltype == "virtual" || !p.lat.Valid || !p.lon.Valid {
+				continue
+			}
+			f := cloneFields(base)
+			f[fGeo] = map[string]any{"lat": p.lat.Float64, "lon": p.lon.Float64}
+			f[fZIP] = zip5(p.zip)
+			f[fDetails] = base[fDetails].(string) + "\n" + p.name + "\n" + p.city
+			f[fOpen] = l.openSlots(append(append([]map[string]any{}, r.schedules...), salSchedules[p.salID]...))
+			docs = append(docs, document{ID: id + "/" + p.salID, Fields: f})
+		}
+		if len(docs) == 0 {
+			f := cloneFields(base)
+			f[fRemote] = "1"
+			var all []map[string]any
+			all = append(all, r.schedules...)
+			for _, p := range places[id] {
+				all = append(all, salSchedules[p.salID]...)
+			}
+			f[fOpen] = l.openSlots(all)
+			docs = append(docs, document{ID: id, Fields: f})
+		}
+		docs[0].Fields[fPrimary] = "1"
+		out[id] = docs
+	}
+	return nil
+}
+
+// fields are the parts of a document that every location of a service
+// shares.
+func (r *svcRow) fields() map[string]any {
+	es := []string{}
+	for _, k := range []string{"name_es", "description_es", "alternate_name_es", "eligibility_description_es"} {
+		if v, ok := r.extra[k].(string); ok && v != "" {
+			es = append(es, v)
+		}
+	}
+	langs := r.langs
+	if len(langs) == 0 {
+		langs = set{"en": true}
+	}
+	closed := "0"
+	if r.status == "temporarily closed" {
+		closed = "1"
+	}
+	catText := strings.Join(r.catNames.list(), "\n")
+	return map[string]any{
+		"_type":   docType,
+		fName:     r.name,
+		fAltName:  r.alt,
+		fCategory: catText,
+		fOrg:      r.orgName,
+		fDesc:     r.desc,
+		fDetails:  strings.Join([]string{r.elig, r.apply, r.fees, strings.Join(r.docs, "\n"), r.orgDesc}, "\n"),
+		fSpanish:  strings.Join(es, "\n"),
+		fWords:    strings.Join([]string{r.name, r.alt, catText, r.desc}, "\n"),
+		fService:  r.id,
+		fTerms:    r.terms.list(),
+		fCat:      r.cats.list(),
+		fFact:     r.facts.list(),
+		fLang:     langs.list(),
+		fStatus:   r.status,
+		fClosed:   closed,
+		fMinAge:   r.minAge,
+		fMaxAge:   r.maxAge,
+	}
+}
+
+func cloneFields(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+4)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// zip5 keeps the 5-digit ZIP of a postal code ("64127-1234" -> "64127").
+func zip5(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 5 {
+		return s[:5]
+	}
+	return s
+}
+
+// languageCode normalises a language to its ISO 639-1 code, from the code
+// when present, else from an English or Spanish name.
+func languageCode(code, name string) string {
+	code = strings.ToLower(strings.TrimSpace(code))
+	if i := strings.IndexAny(code, "-_"); i > 0 {
+		code = code[:i]
+	}
+	if len(code) == 2 || len(code) == 3 {
+		return code
+	}
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "english", "inglés", "ingles":
+		return "en"
+	case "spanish", "español", "espanol":
+		return "es"
+	}
+	return ""
+}
+
+// scanMap reads one row into column -> value.
+func scanMap(rs *sql.Rows) (map[string]any, error) {
+	cols, err := rs.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rs.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, len(cols))
+	for i, c := range cols {
+		m[c] = vals[i]
+	}
+	return m, nil
+}
+
+func (l *loader) openSlots(schedules []map[string]any) []string {
+	if l.slots == nil || len(schedules) == 0 {
+		return nil
+	}
+	return l.slots(schedules)
+}

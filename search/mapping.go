@@ -1,0 +1,142 @@
+// Package search is the bleve index over the directory: its mapping, the
+// documents built from the database, the query builder (stop words,
+// synonyms, misspellings, reentry facts, geography, filters, facets), the
+// indexer that keeps it in step with the database, and /api/search.
+package search
+
+import (
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/lang/es"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/mapping"
+)
+
+// MappingVersion changes whenever the mapping or the documents change shape;
+// an index built with another version is rebuilt at start.
+const MappingVersion = 1
+
+// docType is the one document type: a service at one of its locations (or
+// the service alone when it has no physical location). See
+// docs/search.md for why that grain.
+const docType = "sal"
+
+// Field names.
+const (
+	fName     = "name"     // service name (English analysis)
+	fAltName  = "alt_name" // alternate name
+	fCategory = "category_text"
+	fOrg      = "org"     // organization name
+	fDesc     = "desc"    // service description
+	fDetails  = "details" // eligibility, application, fees, documents, org description, location, city
+	fSpanish  = "es"      // Spanish name and description, where the data has them
+	fWords    = "words"   // name, categories, description unstemmed, for misspellings
+	fService  = "service" // keyword: the service id
+	fTerms    = "terms"   // keyword: taxonomy term ids with their ancestors
+	fCat      = "cat"     // keyword: our category keys (employment, housing ...)
+	fFact     = "fact"    // keyword: reentry fact codes (felony-ok ...)
+	fLang     = "lang"    // keyword: language codes
+	fZIP      = "zip"     // keyword
+	fStatus   = "status"  // keyword
+	fClosed   = "closed"  // keyword "1" when temporarily closed (sorts last)
+	fPrimary  = "primary" // keyword "1" on one document per service
+	fRemote   = "remote"  // keyword "1" when delivered by phone or online
+	fOpen     = "open"    // keyword: half-hour slots of the week when open
+	fGeo      = "geo"     // geopoint
+	fMinAge   = "min_age" // numeric (0 when unset)
+	fMaxAge   = "max_age" // numeric (200 when unset)
+)
+
+const (
+	anEnglish = "sc_en"
+	anSpanish = "sc_es"
+	anWords   = "sc_words"
+)
+
+// newMapping is the explicit index mapping: the default mapping is
+// disabled, nothing is stored, and text fields carry no term vectors or doc
+// values (they doubled build time and size for nothing we use).
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	im := bleve.NewIndexMapping()
+	if err := im.AddCustomAnalyzer(anEnglish, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{asciifolding.Name},
+		"tokenizer":     unicode.Name,
+		"token_filters": []string{en.PossessiveName, lowercase.Name, en.StopName, en.SnowballStemmerName},
+	}); err != nil {
+		return nil, err
+	}
+	if err := im.AddCustomAnalyzer(anSpanish, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{asciifolding.Name},
+		"tokenizer":     unicode.Name,
+		"token_filters": []string{lowercase.Name, es.StopName, es.LightStemmerName},
+	}); err != nil {
+		return nil, err
+	}
+	if err := im.AddCustomAnalyzer(anWords, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{asciifolding.Name},
+		"tokenizer":     unicode.Name,
+		"token_filters": []string{lowercase.Name},
+	}); err != nil {
+		return nil, err
+	}
+	text := func(analyzer string) *mapping.FieldMapping {
+		f := bleve.NewTextFieldMapping()
+		f.Analyzer = analyzer
+		f.Store = false
+		f.IncludeInAll = false
+		f.IncludeTermVectors = false
+		f.DocValues = false
+		return f
+	}
+	kw := func(docValues bool) *mapping.FieldMapping {
+		f := bleve.NewKeywordFieldMapping()
+		f.Analyzer = keyword.Name
+		f.Store = false
+		f.IncludeInAll = false
+		f.IncludeTermVectors = false
+		f.DocValues = docValues
+		return f
+	}
+	num := func() *mapping.FieldMapping {
+		f := bleve.NewNumericFieldMapping()
+		f.Store = false
+		f.IncludeInAll = false
+		f.DocValues = false
+		return f
+	}
+	dm := bleve.NewDocumentStaticMapping()
+	for _, f := range []string{fName, fAltName, fCategory, fOrg, fDesc, fDetails} {
+		dm.AddFieldMappingsAt(f, text(anEnglish))
+	}
+	dm.AddFieldMappingsAt(fSpanish, text(anSpanish))
+	dm.AddFieldMappingsAt(fWords, text(anWords))
+	for _, f := range []string{fService, fTerms, fZIP, fStatus, fPrimary, fRemote, fOpen} {
+		dm.AddFieldMappingsAt(f, kw(false))
+	}
+	for _, f := range []string{fCat, fFact, fLang, fClosed} {
+		dm.AddFieldMappingsAt(f, kw(true)) // facets and sorting read doc values
+	}
+	geo := bleve.NewGeoPointFieldMapping()
+	geo.Store = false
+	geo.IncludeInAll = false
+	geo.DocValues = true
+	dm.AddFieldMappingsAt(fGeo, geo)
+	dm.AddFieldMappingsAt(fMinAge, num())
+	dm.AddFieldMappingsAt(fMaxAge, num())
+
+	im.AddDocumentMapping(docType, dm)
+	im.DefaultMapping = bleve.NewDocumentDisabledMapping()
+	im.TypeField = "_type"
+	im.DefaultAnalyzer = anEnglish
+	im.IndexDynamic = false
+	im.StoreDynamic = false
+	im.DocValuesDynamic = false
+	return im, nil
+}
