@@ -134,9 +134,18 @@ func (a *api) services(c echo.Context) error {
 	case full:
 		shape = serviceFull
 	}
-	where, args := f.conditions("t", a.search)
+	search, rank, err := a.searcher(c, f.Search)
+	if err != nil {
+		return err
+	}
+	where, args := f.conditions("t", search)
+	var order string
+	var orderArgs []any
+	if rank != nil {
+		order, orderArgs = rank.order, rank.args
+	}
 	return a.list(c, listing{
-		table: "service", where: where, args: args,
+		table: "service", where: where, args: args, order: order, orderArgs: orderArgs,
 		item:       func(ctx context.Context, q querier, id string) (Doc, error) { return serviceDoc(ctx, q, id, shape) },
 		streamItem: func(ctx context.Context, q querier, id string) (Doc, error) { return serviceDoc(ctx, q, id, stream) },
 	})
@@ -212,7 +221,11 @@ func (a *api) serviceAtLocations(c echo.Context) error {
 	}
 	var where []string
 	var args []any
-	if sw, sa := f.conditions("s", a.search); len(sw) > 0 {
+	search, _, err := a.searcher(c, f.Search)
+	if err != nil {
+		return err
+	}
+	if sw, sa := f.conditions("s", search); len(sw) > 0 {
 		where = append(where, "EXISTS (SELECT 1 FROM service s WHERE s.id = t.service_id AND "+strings.Join(sw, " AND ")+")")
 		args = append(args, sa...)
 	}
@@ -321,6 +334,10 @@ type listing struct {
 	item  itemFunc   // an item on a page
 	// streamItem is a line of format=ndjson.
 	streamItem itemFunc
+	// order, if set, replaces stored order (the search engine's ranking),
+	// with its arguments.
+	order     string
+	orderArgs []any
 }
 
 // list answers a list request: one page in the HSDS envelope, or every
@@ -358,9 +375,9 @@ func (a *api) list(c echo.Context, l listing) error {
 			ids = all[off:min(off+perPage, len(all))]
 		}
 	case ndjson:
-		ids, total, err = matchIDs(ctx, tx, l.table, l.where, l.args, 0, 0)
+		ids, total, err = matchIDs(ctx, tx, l.table, l.where, l.args, l.order, l.orderArgs, 0, 0)
 	default:
-		ids, total, err = matchIDs(ctx, tx, l.table, l.where, l.args, perPage, (page-1)*perPage)
+		ids, total, err = matchIDs(ctx, tx, l.table, l.where, l.args, l.order, l.orderArgs, perPage, (page-1)*perPage)
 	}
 	if err != nil {
 		return err
@@ -571,6 +588,32 @@ func (f serviceFilter) conditions(alias string, search func(alias, text string) 
 	return where, args
 }
 
+// searcher returns how the search parameter selects services: through the
+// search engine when the store has one (Store.SearchIDs), else SQL LIKE.
+func (a *api) searcher(c echo.Context, text string) (search func(alias, text string) (string, []any), rank *ranking, err error) {
+	if text == "" || a.store.SearchIDs == nil {
+		return a.search, nil, nil
+	}
+	ids, err := a.store.SearchIDs(c.Request().Context(), text)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(alias, _ string) (string, []any) {
+			return alias + ".id IN (SELECT value FROM json_each(?))", []any{string(list)}
+		}, &ranking{order: "(SELECT CAST(key AS INTEGER) FROM json_each(?) WHERE value = t.id)", args: []any{string(list)}},
+		nil
+}
+
+// ranking orders services as the search engine ranked them.
+type ranking struct {
+	order string
+	args  []any
+}
+
 // likeSearch matches services whose name, alternate name or description, or
 // whose organization's name, contains every word of text (ASCII letters
 // without regard to case).
@@ -656,7 +699,7 @@ func proximityParams(postcode, miles string) (*proximity, error) {
 // matchIDs returns the ids of the matching rows of table in stored order,
 // limit of them from offset (all when limit is 0), and the number that
 // match.
-func matchIDs(ctx context.Context, q querier, table string, where []string, args []any, limit, offset int) ([]string, int, error) {
+func matchIDs(ctx context.Context, q querier, table string, where []string, args []any, order string, orderArgs []any, limit, offset int) ([]string, int, error) {
 	w := ""
 	if len(where) > 0 {
 		w = " WHERE " + strings.Join(where, " AND ")
@@ -665,10 +708,14 @@ func matchIDs(ctx context.Context, q querier, table string, where []string, args
 	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" t"+w, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count %s: %w", table, err)
 	}
-	query := "SELECT t.id FROM " + table + " t" + w + " ORDER BY t.rowid"
+	if order == "" {
+		order = "t.rowid"
+	}
+	query := "SELECT t.id FROM " + table + " t" + w + " ORDER BY " + order
+	args = append(slices.Clone(args), orderArgs...)
 	if limit > 0 {
 		query += " LIMIT ? OFFSET ?"
-		args = append(slices.Clone(args), limit, offset)
+		args = append(args, limit, offset)
 	}
 	ids, err := scanIDs(ctx, q, query, args...)
 	if err != nil {

@@ -23,6 +23,9 @@ type Store struct {
 	// OnChange, if set, is called after every committed write with the ids
 	// of the services it touched (the search index listens here).
 	OnChange func(serviceIDs []string)
+	// SearchIDs, if set, answers the HSDS API's search parameter with the
+	// ids of the matching services (the search engine sets it).
+	SearchIDs func(ctx context.Context, text string) ([]string, error)
 }
 
 // NewStore returns a Store on an open database.

@@ -92,7 +92,7 @@ func (e *Engine) Notify([]string) {
 	}
 }
 
-// Open opens the existing index, or reports that it must be rebuilt: when
+// open opens the existing index, or reports that it must be rebuilt: when
 // it is missing, unreadable, built with another mapping, or ahead of the
 // database (a restored backup).
 func (e *Engine) open(ctx context.Context) (rebuild bool, why string) {
@@ -153,12 +153,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.state.Store("")
 	t := time.NewTicker(e.opt.Poll)
 	defer t.Stop()
+	built := e.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-e.wake:
+		}
+		// "Open now" slots are computed for the coming week: refresh them
+		// daily, beside the serving index.
+		if e.now().Sub(built) > 24*time.Hour {
+			built = e.now()
+			if err := e.Rebuild(ctx, nil); err != nil && ctx.Err() == nil {
+				e.log.Error("daily search index rebuild", "err", err)
+			}
 		}
 		if err := e.catchUp(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("search index: following the change feed", "err", err)
@@ -297,7 +306,10 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	}
 	defer e.rebuild.Store(false)
 	start := time.Now()
-	if s, _ := e.state.Load().(string); s != "" || e.idx == nil {
+	e.mu.RLock()
+	serving := e.idx != nil
+	e.mu.RUnlock()
+	if !serving {
 		e.state.Store("rebuilding the search index; answering from a plain SQL fallback")
 	}
 	seq, err := e.store.LastChange(ctx)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,14 @@ type Config struct {
 	DemoData  bool   `mapstructure:"demo_data"`
 	LogLevel  string `mapstructure:"log_level"`
 	LogFormat string `mapstructure:"log_format"`
+	Search    struct {
+		SynonymsFile string `mapstructure:"synonyms_file"`
+	} `mapstructure:"search"`
 }
+
+// defaultConfigFile is read from the working folder when --config is not
+// given.
+const defaultConfigFile = "secondchance.yaml"
 
 // setting documents one key; the README table is checked against this list
 // by a test.
@@ -42,6 +50,7 @@ var settings = []setting{
 	{"demo_data", true, "Load the embedded demo directory into an empty database at start.", []string{"true", "false"}},
 	{"log_level", "info", "Least severe log level written.", []string{"debug", "info", "warn", "error"}},
 	{"log_format", "text", "Log line format on standard error.", []string{"text", "json"}},
+	{"search.synonyms_file", "", "Staff-editable search synonyms; empty means data_dir/synonyms.txt when that file exists, else the built-in list (data/search/synonyms.txt).", nil},
 }
 
 // configError is a bad setting: the message names the key and what is
@@ -75,14 +84,12 @@ func loadConfig(v *viper.Viper, file string) (*Config, error) {
 		if err := v.ReadInConfig(); err != nil {
 			return nil, &configError{fmt.Sprintf("configuration: cannot read %s: %v", file, err)}
 		}
-	} else {
-		v.SetConfigName("secondchance")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
+	} else if _, err := os.Stat(defaultConfigFile); err == nil {
+		// Named exactly: viper's own search would also pick up a file
+		// called plain "secondchance" (the binary itself).
+		v.SetConfigFile(defaultConfigFile)
 		if err := v.ReadInConfig(); err != nil {
-			if _, missing := err.(viper.ConfigFileNotFoundError); !missing {
-				return nil, &configError{fmt.Sprintf("configuration: cannot read secondchance.yaml: %v", err)}
-			}
+			return nil, &configError{fmt.Sprintf("configuration: cannot read %s: %v", defaultConfigFile, err)}
 		}
 	}
 	known := map[string]bool{}
@@ -170,4 +177,15 @@ func (c *Config) validate() error {
 }
 
 // dbPath is where the database lives.
-func (c *Config) dbPath() string { return c.DataDir + string(os.PathSeparator) + "secondchance.db" }
+func (c *Config) dbPath() string { return filepath.Join(c.DataDir, "secondchance.db") }
+
+// indexPath is where the search index lives.
+func (c *Config) indexPath() string { return filepath.Join(c.DataDir, "index") }
+
+// synonymsPath is the staff-editable synonym file.
+func (c *Config) synonymsPath() string {
+	if c.Search.SynonymsFile != "" {
+		return c.Search.SynonymsFile
+	}
+	return filepath.Join(c.DataDir, "synonyms.txt")
+}

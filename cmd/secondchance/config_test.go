@@ -71,12 +71,22 @@ func TestSettingsDocumented(t *testing.T) {
 	}
 	for _, s := range settings {
 		env := "SECONDCHANCE_" + strings.ToUpper(strings.ReplaceAll(s.Key, ".", "_"))
-		row := fmt.Sprintf("| `%s` | `%s` | `%v` |", s.Key, env, s.Default)
+		def := fmt.Sprintf("`%v`", s.Default)
+		if s.Default == "" {
+			def = "(empty)"
+		}
+		row := fmt.Sprintf("| `%s` | `%s` | %s |", s.Key, env, def)
 		if !bytes.Contains(readme, []byte(row)) {
 			t.Errorf("README has no row starting %s", row)
 		}
-		if !bytes.Contains(example, []byte(fmt.Sprintf("%s: %v", s.Key, s.Default))) {
-			t.Errorf("secondchance.example.yaml lacks %s: %v", s.Key, s.Default)
+		// Nested keys sit under their section in the YAML.
+		leaf := s.Key[strings.LastIndex(s.Key, ".")+1:]
+		want := fmt.Sprintf("%s: %v", leaf, s.Default)
+		if s.Default == "" {
+			want = leaf + ": \"\""
+		}
+		if !bytes.Contains(example, []byte(want)) {
+			t.Errorf("secondchance.example.yaml lacks %s", want)
 		}
 	}
 }
@@ -90,5 +100,21 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if cfg.Listen != "127.0.0.1:8080" || !cfg.DemoData || cfg.Timezone != "America/Chicago" {
 		t.Errorf("example config gave %+v", cfg)
+	}
+}
+
+// A binary called plain "secondchance" in the working folder (go build
+// leaves one there) is not mistaken for the config file.
+func TestBinaryIsNotConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile(filepath.Join(dir, "secondchance"), []byte("\x7fELF\x02\x01\x01\x00binary"), 0o755)
+	if _, err := loadConfig(newViper(), ""); err != nil {
+		t.Fatalf("loadConfig with a binary named secondchance beside it: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "secondchance.yaml"), []byte("log_level: debug\n"), 0o600)
+	cfg, err := loadConfig(newViper(), "")
+	if err != nil || cfg.LogLevel != "debug" {
+		t.Fatalf("secondchance.yaml in the working folder not read: %+v %v", cfg, err)
 	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/server"
+	"github.com/secondchancekc/secondchance/search"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +20,9 @@ func (a *app) serveCmd() *cobra.Command {
 finish. At start it applies database migrations, loads the embedded taxonomies
 and, when demo_data is true and the directory is empty, the demo directory.
 
-Endpoints: /hsds/ (the HSDS 3.0 API), /healthz, /readyz, /metrics.`,
+Endpoints: /hsds/ (the HSDS 3.0 API), /api/search, /healthz, /readyz, /metrics.
+The search index (data_dir/index) is opened, or rebuilt in the background
+while searches answer from SQL, and then follows every directory change.`,
 		Example: `  secondchance serve
   SECONDCHANCE_LISTEN=:9000 SECONDCHANCE_DEMO_DATA=false secondchance serve`,
 		Args: exactArgs(0, "no arguments"),
@@ -40,12 +45,25 @@ Endpoints: /hsds/ (the HSDS 3.0 API), /healthz, /readyz, /metrics.`,
 				}
 			}
 
+			eng, err := a.newEngine(store)
+			if err != nil {
+				return err
+			}
+			unlock, err := eng.Lock()
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			store.OnChange = eng.Notify
+			store.SearchIDs = eng.ServiceIDs
+
 			srv := server.New(server.Config{Listen: cfg.Listen, BaseURL: cfg.BaseURL, Logger: a.log})
 			srv.RegisterDBStats("read", d.Read)
 			srv.RegisterDBStats("write", d.Write)
 			srv.AddReadyCheck("database", d.Ping)
 			e := srv.Echo
 			directory.RegisterAPI(e.Group("/hsds"), store, cfg.BaseURL)
+			search.RegisterAPI(e, eng)
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",
@@ -53,8 +71,21 @@ Endpoints: /hsds/ (the HSDS 3.0 API), /healthz, /readyz, /metrics.`,
 					"hotline": "(816) 231-0217",
 				})
 			})
+			// The indexer runs beside the server; on SIGTERM the server
+			// drains its requests first, then the indexer stops.
+			workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+			defer stopWorkers()
+			indexed := make(chan error, 1)
+			go func() { indexed <- eng.Run(workers) }()
+			go a.reportSearchStatus(workers, srv, eng)
+
 			a.log.Info("secondchance is serving", "listen", cfg.Listen, "base_url", cfg.BaseURL, "database", cfg.dbPath())
-			return srv.Run(ctx)
+			err = srv.Run(ctx)
+			stopWorkers()
+			if ierr := <-indexed; ierr != nil && err == nil {
+				a.log.Error("search indexer", "err", ierr)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -65,4 +96,35 @@ Endpoints: /hsds/ (the HSDS 3.0 API), /healthz, /readyz, /metrics.`,
 	a.v.BindPFlag("base_url", f.Lookup("base-url"))
 	a.v.BindPFlag("demo_data", f.Lookup("demo-data"))
 	return cmd
+}
+
+// newEngine builds the search engine from the configuration.
+func (a *app) newEngine(store *directory.Store) (*search.Engine, error) {
+	loc, err := time.LoadLocation(a.cfg.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	return search.New(search.Options{
+		Dir: a.cfg.indexPath(), Store: store, Location: loc, Synonyms: a.cfg.synonymsPath(),
+		Logger: a.log, Slots: search.Slots,
+	})
+}
+
+// reportSearchStatus keeps /readyz saying whether search uses its index.
+func (a *app) reportSearchStatus(ctx context.Context, srv *server.Server, eng *search.Engine) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := "-"
+	for {
+		_, note := eng.Status()
+		if note != last {
+			srv.SetReadyNote("search", note)
+			last = note
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
