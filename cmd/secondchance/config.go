@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/secondchancekc/secondchance/hotline"
 )
 
 // Config is every setting, from (highest first) flags, SECONDCHANCE_*
@@ -27,6 +29,14 @@ type Config struct {
 	Search    struct {
 		SynonymsFile string `mapstructure:"synonyms_file"`
 	} `mapstructure:"search"`
+	Twilio struct {
+		AccountSID          string `mapstructure:"account_sid"`
+		AuthToken           string `mapstructure:"auth_token"`
+		FromNumber          string `mapstructure:"from_number"`
+		MessagingServiceSID string `mapstructure:"messaging_service_sid"`
+		APIBaseURL          string `mapstructure:"api_base_url"`
+		ValidateSignatures  bool   `mapstructure:"validate_signatures"`
+	} `mapstructure:"twilio"`
 }
 
 // defaultConfigFile is read from the working folder when --config is not
@@ -51,6 +61,12 @@ var settings = []setting{
 	{"log_level", "info", "Least severe log level written.", []string{"debug", "info", "warn", "error"}},
 	{"log_format", "text", "Log line format on standard error.", []string{"text", "json"}},
 	{"search.synonyms_file", "", "Staff-editable search synonyms; empty means data_dir/synonyms.txt when that file exists, else the built-in list (data/search/synonyms.txt).", nil},
+	{"twilio.account_sid", "", "Twilio Account SID (AC + 32 hex). Empty, with the other Twilio credentials, means texts go to the local outbox.", nil},
+	{"twilio.auth_token", "", "Twilio auth token; prefer the environment variable to the file.", nil},
+	{"twilio.from_number", "", "The Twilio number texts come from, in E.164 form (+18165550100); or set twilio.messaging_service_sid.", nil},
+	{"twilio.messaging_service_sid", "", "Twilio Messaging Service SID (MG + 32 hex) that picks the sending number; used instead of or with twilio.from_number.", nil},
+	{"twilio.api_base_url", "https://api.twilio.com", "Base URL of Twilio's REST API; point it at a proxy or, in tests, a fake.", nil},
+	{"twilio.validate_signatures", true, "Check the X-Twilio-Signature of Twilio's webhooks; turn off only for local testing.", []string{"true", "false"}},
 }
 
 // configError is a bad setting: the message names the key and what is
@@ -173,7 +189,70 @@ func (c *Config) validate() error {
 		return badSetting("base_url", c.BaseURL, "expected the public http(s) URL without a query, e.g. https://secondchancekc.org")
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if err := c.validateTwilio(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// validateTwilio checks the twilio.* settings: each in its own form, and
+// either all credentials (SID, token, and a sender) or none (the outbox).
+func (c *Config) validateTwilio() error {
+	t := &c.Twilio
+	if t.AccountSID != "" && !isTwilioSID("AC", t.AccountSID) {
+		return badSetting("twilio.account_sid", t.AccountSID, "expected AC followed by 32 hexadecimal characters, as shown in the Twilio console")
+	}
+	if t.AuthToken != "" && strings.IndexFunc(t.AuthToken, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
+		// Never echo a secret.
+		return &configError{"configuration: twilio.auth_token (SECONDCHANCE_TWILIO_AUTH_TOKEN) is not a Twilio auth token: expected letters and digits only, as shown in the Twilio console"}
+	}
+	if t.FromNumber != "" && !hotline.IsE164(t.FromNumber) {
+		return badSetting("twilio.from_number", t.FromNumber, "expected an E.164 phone number, e.g. +18165550100")
+	}
+	if t.MessagingServiceSID != "" && !isTwilioSID("MG", t.MessagingServiceSID) {
+		return badSetting("twilio.messaging_service_sid", t.MessagingServiceSID, "expected MG followed by 32 hexadecimal characters")
+	}
+	u, err := url.Parse(t.APIBaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return badSetting("twilio.api_base_url", t.APIBaseURL, "expected an http(s) URL without a query, e.g. https://api.twilio.com")
+	}
+	if t.AccountSID == "" && t.AuthToken == "" && t.FromNumber == "" && t.MessagingServiceSID == "" {
+		return nil // texts go to the local outbox
+	}
+	const partial = "required once any Twilio credential is set (clear them all to use the local outbox)"
+	switch {
+	case t.AccountSID == "":
+		return badSetting("twilio.account_sid", "", partial)
+	case t.AuthToken == "":
+		return badSetting("twilio.auth_token", "", partial)
+	case t.FromNumber == "" && t.MessagingServiceSID == "":
+		return badSetting("twilio.from_number", "", "set it or twilio.messaging_service_sid to send texts through Twilio")
+	}
+	return nil
+}
+
+// isTwilioSID reports whether s is prefix followed by 32 hex digits.
+func isTwilioSID(prefix, s string) bool {
+	hex := strings.TrimPrefix(s, prefix)
+	if len(hex) != 32 || len(s) != 34 {
+		return false
+	}
+	return strings.IndexFunc(hex, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F')
+	}) < 0
+}
+
+// smsSenderConfig is what hotline.NewSender needs from the settings.
+func (c *Config) smsSenderConfig() hotline.SenderConfig {
+	return hotline.SenderConfig{
+		AccountSID:          c.Twilio.AccountSID,
+		AuthToken:           c.Twilio.AuthToken,
+		FromNumber:          c.Twilio.FromNumber,
+		MessagingServiceSID: c.Twilio.MessagingServiceSID,
+		APIBaseURL:          c.Twilio.APIBaseURL,
+	}
 }
 
 // dbPath is where the database lives.

@@ -1,0 +1,165 @@
+package hotline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/db"
+)
+
+// timeFormat stores times as UTC text that sorts in time order.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// Outbox is the sender used when no Twilio account is configured: messages
+// are written to the sms_outbox table, where staff read them on a page, so a
+// fresh install works end to end without an account.
+type Outbox struct {
+	db *db.DB
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewOutbox returns an Outbox on an open database.
+func NewOutbox(d *db.DB) *Outbox { return &Outbox{db: d, Now: time.Now} }
+
+// OutboxMessage is one message in the outbox.
+type OutboxMessage struct {
+	ID        int64
+	Ref       string
+	To        string
+	Body      string
+	Purpose   string
+	Status    string
+	CreatedAt time.Time
+}
+
+// SID is the provider id the outbox gives the message.
+func (m *OutboxMessage) SID() string { return "outbox-" + strconv.FormatInt(m.ID, 10) }
+
+// OutboxFilter selects outbox messages for List; zero fields match all.
+type OutboxFilter struct {
+	Ref     string
+	To      string
+	Purpose string
+	Offset  int
+	Limit   int // default 50, at most 500
+}
+
+// Send implements Sender: it queues the message in the outbox. A second
+// Send with the same Ref writes nothing and returns the first result; with
+// the same Ref but another number or body it is ECONFLICT.
+func (o *Outbox) Send(ctx context.Context, m Message) (Result, error) {
+	if err := m.Validate(); err != nil {
+		return Result{}, err
+	}
+	tx, err := o.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer tx.Rollback()
+	prev, err := findOutbox(ctx, tx, m.Ref)
+	if err == nil {
+		if prev.To != m.To || prev.Body != m.Body {
+			return Result{}, apperr.Errorf(apperr.ECONFLICT, "ref %s was already used for a different message", m.Ref)
+		}
+		return Result{SID: prev.SID(), Status: prev.Status, Provider: ProviderOutbox, Attempts: 1, Replayed: true}, nil
+	} else if apperr.Code(err) != apperr.ENOTFOUND {
+		return Result{}, err
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO sms_outbox (ref, to_number, body, purpose, status, created_at)
+		VALUES (?, ?, ?, ?, 'queued', ?)`, m.Ref, m.To, m.Body, m.Purpose, formatTime(o.Now()))
+	if err != nil {
+		return Result{}, fmt.Errorf("queue sms in outbox: %w", err)
+	}
+	id, err := r.LastInsertId()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Result{}, err
+	}
+	return Result{SID: (&OutboxMessage{ID: id}).SID(), Status: "queued", Provider: ProviderOutbox, Attempts: 1}, nil
+}
+
+// List returns the outbox messages matching f, newest first, and how many
+// match in all.
+func (o *Outbox) List(ctx context.Context, f OutboxFilter) ([]*OutboxMessage, int, error) {
+	var where []string
+	var args []any
+	if f.Ref != "" {
+		where, args = append(where, "ref = ?"), append(args, f.Ref)
+	}
+	if f.To != "" {
+		where, args = append(where, "to_number = ?"), append(args, f.To)
+	}
+	if f.Purpose != "" {
+		where, args = append(where, "purpose = ?"), append(args, f.Purpose)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	tx, err := o.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sms_outbox`+cond, args...).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count outbox: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, ref, to_number, body, purpose, status, created_at FROM sms_outbox`+cond+
+		` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, max(0, f.Offset))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []*OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, m)
+	}
+	return out, n, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOutbox(s scanner) (*OutboxMessage, error) {
+	var m OutboxMessage
+	var at string
+	if err := s.Scan(&m.ID, &m.Ref, &m.To, &m.Body, &m.Purpose, &m.Status, &at); err != nil {
+		return nil, err
+	}
+	m.CreatedAt = parseTime(at)
+	return &m, nil
+}
+
+func findOutbox(ctx context.Context, tx *sql.Tx, ref string) (*OutboxMessage, error) {
+	m, err := scanOutbox(tx.QueryRowContext(ctx,
+		`SELECT id, ref, to_number, body, purpose, status, created_at FROM sms_outbox WHERE ref = ?`, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "no outbox message with ref %s", ref)
+	}
+	return m, err
+}
