@@ -65,6 +65,17 @@ func TestServeDemoDirectory(t *testing.T) {
 			r.Body.Close()
 		}
 	}
+	// Staff pages and the staff API are wired in and locked.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if r, err := noRedirect.Get("http://" + addr + "/staff/"); err != nil || r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/staff/login") {
+		t.Errorf("GET /staff/ without a session: %v %v, want a redirect to /staff/login", err, r)
+	}
+	if r, err := http.Get("http://" + addr + "/api/staff/referrals"); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/staff/referrals without a session: %v %v, want 401", err, r)
+	}
+	if r, err := http.Get("http://" + addr + "/api/search?q=job"); err != nil || r.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/search: %v %v", err, r)
+	}
 	cancel()
 	select {
 	case err := <-done:

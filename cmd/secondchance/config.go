@@ -255,6 +255,16 @@ func (c *Config) smsSenderConfig() hotline.SenderConfig {
 	}
 }
 
+// location is the configured time zone (checked when the settings were
+// loaded).
+func (c *Config) location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
 // dbPath is where the database lives.
 func (c *Config) dbPath() string { return filepath.Join(c.DataDir, "secondchance.db") }
 

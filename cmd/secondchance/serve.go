@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/directory"
+	"github.com/secondchancekc/secondchance/internal/auth"
+	"github.com/secondchancekc/secondchance/referral"
 	"github.com/secondchancekc/secondchance/internal/server"
 	"github.com/secondchancekc/secondchance/search"
 	"github.com/spf13/cobra"
@@ -64,6 +67,17 @@ while searches answer from SQL, and then follows every directory change.`,
 			e := srv.Echo
 			directory.RegisterAPI(e.Group("/hsds"), store, cfg.BaseURL)
 			search.RegisterAPI(e, eng)
+
+			// Staff: every /staff and /api/staff route needs a session, and
+			// every form and unsafe request there a CSRF token.
+			authSvc, err := a.newAuth(d)
+			if err != nil {
+				return err
+			}
+			auth.Register(e, authSvc)
+			referrals := referral.NewStore(d, referral.DirectorySnapshots{Store: store})
+			referrals.Zone = cfg.location()
+			referral.RegisterAPI(e.Group("/api/staff"), referrals, staffActor)
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",
@@ -100,12 +114,8 @@ while searches answer from SQL, and then follows every directory change.`,
 
 // newEngine builds the search engine from the configuration.
 func (a *app) newEngine(store *directory.Store) (*search.Engine, error) {
-	loc, err := time.LoadLocation(a.cfg.Timezone)
-	if err != nil {
-		return nil, err
-	}
 	return search.New(search.Options{
-		Dir: a.cfg.indexPath(), Store: store, Location: loc, Synonyms: a.cfg.synonymsPath(),
+		Dir: a.cfg.indexPath(), Store: store, Location: a.cfg.location(), Synonyms: a.cfg.synonymsPath(),
 		Logger: a.log, Slots: search.Slots,
 	})
 }
@@ -127,4 +137,12 @@ func (a *app) reportSearchStatus(ctx context.Context, srv *server.Server, eng *s
 		case <-t.C:
 		}
 	}
+}
+
+// staffActor names the signed-in staff member in the referral log.
+func staffActor(c echo.Context) string {
+	if u := auth.CurrentUser(c); u != nil {
+		return strconv.FormatInt(u.ID, 10)
+	}
+	return ""
 }

@@ -19,11 +19,7 @@ import (
 
 // newAuth builds the staff sign-in service on d from the configuration.
 func (a *app) newAuth(d *db.DB) (*auth.Service, error) {
-	loc, err := time.LoadLocation(a.cfg.Timezone)
-	if err != nil {
-		return nil, err
-	}
-	return auth.New(d, time.Now, auth.Config{BaseURL: a.cfg.BaseURL, Location: loc, Logger: a.log})
+	return auth.New(d, time.Now, auth.Config{BaseURL: a.cfg.BaseURL, Location: a.cfg.location(), Logger: a.log})
 }
 
 // withAuth opens the database, builds the auth service and runs fn.

@@ -26,6 +26,7 @@ import (
 //	POST /staff/admin/users/:id/disable, /:id/enable
 //	POST /staff/admin/users/:id/reset  admins: reset a password (shows the one-time link)
 //	GET  /api/staff/me                 JSON: the signed-in user and their CSRF token
+//	GET  /staff/                       the staff home page
 func Register(e *echo.Echo, svc *Service) {
 	e.Use(svc.guard)
 	e.GET(loginPath, svc.loginPage)
@@ -34,6 +35,7 @@ func Register(e *echo.Echo, svc *Service) {
 	e.GET(invitePath, svc.invitePage)
 	e.POST(invitePath, svc.acceptInvite)
 	e.GET("/api/staff/me", svc.me, svc.RequireLogin)
+	e.GET("/staff/", svc.home, svc.RequireLogin)
 	adm := e.Group("/staff/admin", svc.RequireAdmin)
 	adm.GET("/users", svc.usersPage)
 	adm.POST("/users/invite", svc.invite)
@@ -318,4 +320,9 @@ func (s *Service) reset(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, "link", pageData{Title: "Password reset link", Data: linkData{Link: link, Reset: true, Expires: s.showTime(link.ExpiresAt)}})
+}
+
+// home is the staff landing page after sign-in.
+func (s *Service) home(c echo.Context) error {
+	return s.render(c, http.StatusOK, "home", pageData{Title: "Staff"})
 }

@@ -70,7 +70,7 @@ func TestLogin(t *testing.T) {
 	if n != 1 {
 		t.Fatal("no session row for the cookie")
 	}
-	if res, body := b.get("/staff/"); res.StatusCode != 200 || body != "staff home of "+staffEmail {
+	if res, body := b.get("/staff/"); res.StatusCode != 200 || !strings.Contains(body, "You are signed in as") {
 		t.Errorf("home after login: %d %s", res.StatusCode, body)
 	}
 	b.expectSignedIn("/staff/clients")
@@ -621,5 +621,26 @@ func TestSecureCookies(t *testing.T) {
 	}
 	if sc == nil || !sc.Secure || !sc.HttpOnly || sc.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("session cookie %+v", sc)
+	}
+}
+
+// After signing in, the staff home answers (it was a 404 before it existed)
+// and shows admin links to admins only.
+func TestStaffHome(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	b := e.browser(t)
+	if res, _ := b.get("/staff/"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("home without login: %d, want a redirect to sign in", res.StatusCode)
+	}
+	if res, _ := b.login(staffEmail, staffPass); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	res, body := b.get("/staff/")
+	if res.StatusCode != 200 || !strings.Contains(body, "You are signed in as") {
+		t.Fatalf("home: %d\n%s", res.StatusCode, body)
+	}
+	if strings.Contains(body, "/staff/admin/users") {
+		t.Error("a staff member sees the admin link")
 	}
 }

@@ -100,7 +100,6 @@ func newEnv(t *testing.T, cfg Config) *env {
 	srv := server.New(server.Config{Listen: "127.0.0.1:0", BaseURL: svc.cfg.BaseURL, Logger: quiet})
 	Register(srv.Echo, svc)
 	e := srv.Echo
-	e.GET("/staff/", func(c echo.Context) error { return c.String(http.StatusOK, "staff home of "+CurrentUser(c).Email) })
 	e.GET("/staff/clients", func(c echo.Context) error { return c.String(http.StatusOK, "clients: "+secret) })
 	e.POST("/staff/clients", func(c echo.Context) error { return c.String(http.StatusOK, "saved") })
 	e.GET("/staff/clients/:id", func(c echo.Context) error { return c.String(http.StatusOK, "client: "+secret) })

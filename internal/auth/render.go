@@ -20,7 +20,7 @@ import (
 var templatesFS embed.FS
 
 // pageNames are the pages; layout.html wraps each of them.
-var pageNames = []string{"login", "invite", "users", "link"}
+var pageNames = []string{"login", "invite", "users", "link", "home"}
 
 // pageData is what every page template gets.
 type pageData struct {
