@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -18,14 +19,24 @@ import (
 // ExportJSON writes every service, fully nested, one per line (NDJSON), in
 // the order they were first stored.
 func (s *Store) ExportJSON(ctx context.Context, w io.Writer) (int, error) {
-	ids, err := s.ids(ctx, "service")
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return 0, err
 	}
+	defer snap.close()
+	ids, err := allIDs(ctx, snap, "service")
+	if err != nil {
+		return 0, err
+	}
+	t := Schema.Table("service")
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, id := range ids {
-		d, err := s.Get(ctx, "service", id, Full)
+		r, err := getRow(ctx, snap, t, id)
+		if err != nil {
+			return 0, err
+		}
+		d, err := compose(ctx, snap, t, r, Full, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -36,8 +47,69 @@ func (s *Store) ExportJSON(ctx context.Context, w io.Writer) (int, error) {
 	return len(ids), nil
 }
 
-func (s *Store) ids(ctx context.Context, table string) ([]string, error) {
-	rs, err := s.db.Read.QueryContext(ctx, "SELECT id FROM "+table+" ORDER BY rowid")
+// snapshot is a read transaction that prepares each distinct query once.
+// An export reads one state of the directory however long it takes and
+// whatever is written meanwhile (WAL readers see the database as it was
+// when they began), so that what it writes is referentially consistent;
+// and it composes thousands of objects from a few dozen distinct queries,
+// which would otherwise each be parsed again every time.
+type snapshot struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+var _ querier = (*snapshot)(nil)
+
+func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
+	tx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{tx: tx, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+func (sn *snapshot) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := sn.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := sn.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	sn.stmts[query] = st
+	return st, nil
+}
+
+func (sn *snapshot) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := sn.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (sn *snapshot) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := sn.stmt(ctx, query)
+	if err != nil {
+		return sn.tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (sn *snapshot) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return sn.tx.ExecContext(ctx, query, args...)
+}
+
+func (sn *snapshot) close() {
+	for _, st := range sn.stmts {
+		st.Close()
+	}
+	sn.tx.Rollback()
+}
+
+// allIDs lists the ids of a table in the order the rows were stored.
+func allIDs(ctx context.Context, q querier, table string) ([]string, error) {
+	rs, err := q.QueryContext(ctx, "SELECT id FROM "+table+" ORDER BY rowid")
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +200,11 @@ func (s *Store) exportZip(ctx context.Context, path string) error {
 }
 
 func (s *Store) eachTabularFile(ctx context.Context, fn func(name string, write func(io.Writer) error) error) error {
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.close()
 	dp, err := data.FS.ReadFile("hsds/datapackage.json")
 	if err != nil {
 		return err
@@ -140,19 +217,19 @@ func (s *Store) eachTabularFile(ctx context.Context, fn func(name string, write 
 		if !t.Tabular3 {
 			continue
 		}
-		if err := fn(t.Path, func(w io.Writer) error { return s.writeCSV(ctx, t, w) }); err != nil {
+		if err := fn(t.Path, func(w io.Writer) error { return writeCSV(ctx, snap, t, w) }); err != nil {
 			return fmt.Errorf("%s: %w", t.Path, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) writeCSV(ctx context.Context, t *Table, w io.Writer) error {
+func writeCSV(ctx context.Context, q querier, t *Table, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(t.Columns()); err != nil {
 		return err
 	}
-	rs, err := s.db.Read.QueryContext(ctx, "SELECT "+selectCols(t)+" FROM "+t.Name+" ORDER BY rowid")
+	rs, err := q.QueryContext(ctx, "SELECT "+selectCols(t)+" FROM "+t.Name+" ORDER BY rowid")
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with an import: where (file, line or record,
@@ -186,7 +187,10 @@ func (s *jsonSource) Each(ctx context.Context, read func(int64), fn func(*unit) 
 	} else if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(br)
+	// encoding/json silently replaces invalid UTF-8 (a file saved as
+	// Latin-1) with U+FFFD, so the bytes are checked on their way in.
+	utf := &utf8Checker{r: br}
+	dec := json.NewDecoder(utf)
 	dec.UseNumber()
 	array := first == '['
 	if array {
@@ -206,6 +210,7 @@ func (s *jsonSource) Each(ctx context.Context, read func(int64), fn func(*unit) 
 			}
 			return nil
 		}
+		begin := dec.InputOffset()
 		var v any
 		err := dec.Decode(&v)
 		if err == io.EOF && !array {
@@ -232,8 +237,93 @@ func (s *jsonSource) Each(ctx context.Context, read func(int64), fn func(*unit) 
 			decompose(u, Schema.Table("service"), obj, "", nil)
 			mergeDuplicates(u)
 		}
+		if utf.invalidBetween(begin, dec.InputOffset()) {
+			invalidUTF8(u, v, "")
+		}
 		if err := fn(u); err != nil {
 			return err
+		}
+	}
+}
+
+// utf8Checker passes a stream through and remembers the offsets at which
+// it holds invalid UTF-8, for the records read since.
+type utf8Checker struct {
+	r       io.Reader
+	off     int64   // stream offset of the next byte read
+	carry   []byte  // an incomplete character at the end of the last read
+	invalid []int64 // offsets of invalid bytes not yet passed, ascending
+}
+
+func (c *utf8Checker) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	data := p[:n]
+	start := c.off
+	if len(c.carry) > 0 {
+		data = append(c.carry, data...)
+		start -= int64(len(c.carry))
+		c.carry = nil
+	}
+	c.off += int64(n)
+	if utf8.Valid(data) {
+		return n, err
+	}
+	for i := 0; i < len(data); {
+		if data[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if !utf8.FullRune(data[i:]) && err == nil {
+			c.carry = append([]byte(nil), data[i:]...)
+			break
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			c.invalid = append(c.invalid, start+int64(i))
+		}
+		i += size
+	}
+	return n, err
+}
+
+// invalidBetween reports whether the bytes from begin to end held invalid
+// UTF-8, and forgets what lies before end.
+func (c *utf8Checker) invalidBetween(begin, end int64) bool {
+	found := false
+	i := 0
+	for ; i < len(c.invalid) && c.invalid[i] < end; i++ {
+		if c.invalid[i] >= begin {
+			found = true
+		}
+	}
+	c.invalid = c.invalid[i:]
+	return found
+}
+
+// invalidUTF8 reports the strings of a record that held invalid UTF-8,
+// which the decoder turned into U+FFFD, by their JSON path.
+func invalidUTF8(u *unit, v any, path string) {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if strings.ContainsRune(k, utf8.RuneError) {
+				u.problem("", join(k), "the property name is not valid UTF-8 text (save the file as UTF-8)")
+			}
+			invalidUTF8(u, v[k], join(k))
+		}
+	case []any:
+		for i, el := range v {
+			invalidUTF8(u, el, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case string:
+		if strings.ContainsRune(v, utf8.RuneError) {
+			u.problem("", path, "is not valid UTF-8 text (save the file as UTF-8)")
 		}
 	}
 }

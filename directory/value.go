@@ -26,6 +26,10 @@ func (f Field) Parse(s string) (any, error) {
 	if strings.ContainsRune(s, 0) {
 		return nil, fmt.Errorf("contains a NUL character")
 	}
+	// Line breaks are stored as \n: CSV readers (encoding/csv among them)
+	// turn a quoted \r\n into \n, so text kept with \r\n (from JSON, or a
+	// browser form) would change on every tabular round trip.
+	s = strings.ReplaceAll(s, "\r\n", "\n")
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return nil, nil
@@ -89,6 +93,12 @@ func (f Field) Parse(s string) (any, error) {
 		}
 		return nil, fmt.Errorf("%q is not one of %s%s", clip(t), strings.Join(f.Enum, ", "), hint)
 	}
+	if len(f.Enum) > 0 {
+		// The value was checked without its surrounding spaces, so it is
+		// stored without them (the schema's CHECK constraints compare
+		// exactly).
+		return t, nil
+	}
 	return s, nil
 }
 
@@ -115,6 +125,12 @@ func jsonKind(v any) string {
 		return "object"
 	case []any:
 		return "array"
+	case json.Number, float64:
+		return "number"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
 	}
 	return fmt.Sprintf("%T", v)
 }
