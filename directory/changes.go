@@ -82,8 +82,15 @@ func logChanges(ctx context.Context, q querier, rows []rowRef, now time.Time) ([
 	}
 	ids := slices.Sorted(maps.Keys(found))
 	at := now.UTC().Format(time.RFC3339)
-	for _, id := range ids {
-		if _, err := q.ExecContext(ctx, `INSERT INTO directory_change (service_id, changed_at) VALUES (?, ?)`, id, at); err != nil {
+	// One statement per 500 services rather than one per service.
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, id := range chunk {
+			args = append(args, id, at)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO directory_change (service_id, changed_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?),", len(chunk)), ","), args...); err != nil {
 			return nil, err
 		}
 	}
