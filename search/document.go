@@ -342,6 +342,13 @@ func languageCode(code, name string) string {
 	if i := strings.IndexAny(code, "-_"); i > 0 {
 		code = code[:i]
 	}
+	if len(code) == 3 {
+		// HSDS allows ISO 639-3 (and data carries 639-2/B): the API and the
+		// facets speak ISO 639-1 where the language has a code there.
+		if c, ok := iso6391[code]; ok {
+			return c
+		}
+	}
 	if len(code) == 2 || len(code) == 3 {
 		return code
 	}
@@ -352,6 +359,18 @@ func languageCode(code, name string) string {
 		return "es"
 	}
 	return ""
+}
+
+// iso6391 maps ISO 639-3 and 639-2/B codes of languages spoken in the
+// Kansas City area (and a few more) to their ISO 639-1 codes.
+var iso6391 = map[string]string{
+	"eng": "en", "spa": "es", "vie": "vi", "som": "so", "ara": "ar", "fra": "fr", "fre": "fr",
+	"swa": "sw", "amh": "am", "tir": "ti", "orm": "om", "kin": "rw", "mya": "my", "bur": "my",
+	"nep": "ne", "fas": "fa", "per": "fa", "prs": "fa", "pus": "ps", "zho": "zh", "chi": "zh",
+	"cmn": "zh", "kor": "ko", "jpn": "ja", "rus": "ru", "ukr": "uk", "por": "pt", "deu": "de",
+	"ger": "de", "ita": "it", "pol": "pl", "hat": "ht", "tgl": "tl", "hin": "hi", "urd": "ur",
+	"ben": "bn", "pan": "pa", "guj": "gu", "tam": "ta", "lao": "lo", "khm": "km", "tha": "th",
+	"bos": "bs", "hrv": "hr", "srp": "sr", "tur": "tr", "kur": "ku",
 }
 
 // scanMap reads one row into column -> value.

@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/secondchancekc/secondchance/directory"
@@ -9,8 +10,8 @@ import (
 
 // fallback answers from SQL while the index is missing or rebuilding: the
 // same words and synonyms (every need must appear in the name, description
-// or organization name), the category and fact filters, no misspellings,
-// no distance and no facets. Results say so.
+// or organization name), the category, fact, language and age filters, no
+// misspellings, no distance, no "open now" and no facets. Results say so.
 func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 	where := []string{"s.status IN ('active', 'temporarily closed')"}
 	var args []any
@@ -24,18 +25,24 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		where = append(where, "("+strings.Join(alts, " OR ")+")")
 	}
 	if len(q.Categories) > 0 {
-		var ids []string
-		for _, c := range q.Categories {
-			if cat, ok := directory.CategoryByKey(c); ok {
-				ids = append(ids, cat.TermIDs...)
-			} else {
-				ids = append(ids, c)
+		// The terms a category stands for, children included, chosen as
+		// the index chooses them (see loader.category and the terms field).
+		l, err := e.newLoader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids := []string{}
+		for id := range l.terms {
+			for _, c := range q.Categories {
+				if l.within(id, c) {
+					ids = append(ids, id)
+					break
+				}
 			}
 		}
-		where = append(where, "EXISTS (SELECT 1 FROM attribute a WHERE a.link_id = s.id AND a.taxonomy_term_id IN ("+placeholders(len(ids))+"))")
-		for _, id := range ids {
-			args = append(args, id)
-		}
+		list, _ := json.Marshal(ids)
+		where = append(where, "EXISTS (SELECT 1 FROM attribute a WHERE a.link_id = s.id AND a.taxonomy_term_id IN (SELECT value FROM json_each(?)))")
+		args = append(args, string(list))
 	}
 	facts := q.Facts
 	if q.Free {
@@ -45,6 +52,20 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		where = append(where, `EXISTS (SELECT 1 FROM attribute a JOIN taxonomy_term t ON t.id = a.taxonomy_term_id
 			WHERE a.link_id = s.id AND t.taxonomy_id = ? AND t.code = ?)`)
 		args = append(args, directory.ReentryTaxonomyID, f)
+	}
+	if q.Language != "" {
+		ids, err := e.servicesSpeaking(ctx, q.Language)
+		if err != nil {
+			return nil, err
+		}
+		list, _ := json.Marshal(ids)
+		where = append(where, "s.id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(list))
+	}
+	if q.Age > 0 {
+		// As indexed: no minimum is 0, no maximum is 200.
+		where = append(where, "COALESCE(s.minimum_age, 0) <= ? AND COALESCE(s.maximum_age, 200) >= ?")
+		args = append(args, q.Age, q.Age)
 	}
 	cond := " FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE " + strings.Join(where, " AND ")
 	db := e.store.DB().Read
@@ -66,4 +87,42 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		res.Hits = append(res.Hits, h)
 	}
 	return res, rs.Err()
+}
+
+// within reports whether term id falls under c, a category key or a
+// taxonomy term id, as a filter on the index would find it: by its nearest
+// categorised ancestor for a key, by any ancestor (or itself) for a term.
+func (l *loader) within(id, c string) bool {
+	if _, ok := directory.CategoryByKey(c); ok {
+		return l.category(id) == c
+	}
+	for i := 0; id != "" && i < 10; id, i = l.terms[id].parent, i+1 {
+		if id == c {
+			return true
+		}
+	}
+	return false
+}
+
+// servicesSpeaking lists the services offered in a language, read as the
+// index reads it (languageCode; a service with none listed is English).
+func (e *Engine) servicesSpeaking(ctx context.Context, lang string) ([]string, error) {
+	rs, err := e.store.DB().Read.QueryContext(ctx, `SELECT s.id, COALESCE(l.code, ''), COALESCE(l.name, ''), l.id IS NULL
+		FROM service s LEFT JOIN language l ON l.service_id = s.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	ids := []string{}
+	for rs.Next() {
+		var id, code, name string
+		var none bool
+		if err := rs.Scan(&id, &code, &name, &none); err != nil {
+			return nil, err
+		}
+		if none && lang == "en" || !none && languageCode(code, name) == lang {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rs.Err()
 }

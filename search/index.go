@@ -145,6 +145,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if ok, why := e.consistent(ctx); !ok {
 		e.log.Warn("search index disagrees with the database; rebuilding", "why", why)
+		// The old index stays open while the new one is built, so Rebuild
+		// leaves the note alone: say why searches answer from SQL.
+		e.state.Store("rebuilding the search index (" + why + "); answering from a plain SQL fallback")
 		if err := e.Rebuild(ctx, nil); err != nil && ctx.Err() == nil {
 			e.state.Store("rebuild failed: " + err.Error())
 			return err

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/blevesearch/bleve/v2/search/searcher"
+	index "github.com/blevesearch/bleve_index_api"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 )
@@ -60,61 +64,103 @@ type Result struct {
 	Took    time.Duration
 }
 
-// Field weights: a name match outranks a description match.
+// Field weights: a name match outranks a description match. Synonyms
+// (English words) are not looked for in the Spanish text or the fine
+// print: they found little there, and each field searched costs time.
 var fieldBoosts = []struct {
-	field string
-	boost float64
+	field     string
+	boost     float64
+	typedOnly bool
 }{
-	{fName, 6}, {fAltName, 3}, {fCategory, 4}, {fOrg, 2}, {fDesc, 1}, {fDetails, 0.5}, {fSpanish, 1.5},
+	{fName, 6, false}, {fAltName, 3, false}, {fCategory, 4, false}, {fOrg, 2, false}, {fDesc, 1, false},
+	{fDetails, 0.5, true}, {fSpanish, 1.5, true},
 }
 
 const (
-	factBoost      = 8   // a service with a fact the query implies ranks first
-	categoryBoost  = 3   // a service in the category a word implies
-	expansionBoost = 0.5 // a synonym counts for less than the word typed
-	fuzzyBoost     = 0.3 // a misspelling's match counts for less than an exact one
+	// factRank multiplies the score of a service by 1+factRank for each
+	// reentry fact the query implies that it has, so that services with
+	// those facts rank first (a multiple, unlike a boost, holds whatever
+	// the scale of the text scores).
+	factRank = 2
+	// factBoost lets a fact the query implies meet a need on its own
+	// ("felony" alone finds the services that take people with one).
+	factBoost      = 8
+	categoryBoost  = 30   // a service in the category a word implies
+	expansionBoost = 0.25 // a synonym counts for less than the word typed
+	fuzzyBoost     = 0.3  // a misspelling's match counts for less than an exact one
+	// fieldTie is how much the other fields a word matches add to the
+	// best one: a word in the name and the description is a better match
+	// than in the name alone, but not twice as good.
+	fieldTie = 0.2
+	// synonymTie is how much further synonyms add to the best match of a
+	// need: matching many loose synonyms in passing must not outweigh a
+	// name that is the very words typed.
+	synonymTie = 0.1
+	// optionalBoost is what the words of an optional group (see
+	// group.optional) count for, next to a need's: they rank services but
+	// must not outweigh how well a service meets the need. (The reentry
+	// facts they imply count through factRank.)
+	optionalBoost = 0.4
+	// allNeedsBoost ranks the services that meet every need typed above
+	// those that meet only some, when too few meet them all (Relaxed).
+	allNeedsBoost = 4
 )
 
-// textQuery matches one word or phrase in every text field.
-func textQuery(text string, boost float64) query.Query {
-	var qs []query.Query
-	phrase := strings.Contains(text, " ")
-	for _, fb := range fieldBoosts {
-		if phrase {
-			q := bleve.NewMatchPhraseQuery(text)
-			q.SetField(fb.field)
-			q.SetBoost(fb.boost * boost)
-			qs = append(qs, q)
-		} else {
-			q := bleve.NewMatchQuery(text)
-			q.SetField(fb.field)
-			q.SetBoost(fb.boost * boost)
-			qs = append(qs, q)
-		}
-	}
-	return bleve.NewDisjunctionQuery(qs...)
+// keyQuery matches the documents whose keyword field holds v, every one
+// with the same score: a service is in a category or has a fact, or not. A
+// term query's score would shrink with the number of other categories or
+// facts a service has, so the best documented services would rank lowest.
+func keyQuery(field, v string, boost float64) query.Query {
+	t := bleve.NewTermQuery(v)
+	t.SetField(field)
+	t.SetBoost(0)
+	all := bleve.NewMatchAllQuery()
+	all.SetBoost(boost)
+	return bleve.NewConjunctionQuery(t, all)
 }
 
-// groupQuery matches one need: the word typed, its synonyms, its category,
-// and (for a word that may be misspelled) near spellings.
-func groupQuery(g group) query.Query {
-	qs := []query.Query{textQuery(g.typed, 1)}
-	for _, t := range g.terms {
-		if t != g.typed {
-			qs = append(qs, textQuery(t, expansionBoost))
+// textQuery matches one word or phrase in every text field, scored by the
+// best field (see fieldBoosts) plus a little for each other. A phrase
+// matches a field that has all of its words: text fields carry no term
+// positions (see newMapping), so a phrase query would never match, and
+// people rarely keep a phrase's word order anyway ("license driver's").
+func textQuery(text string, boost float64) query.Query { return fieldsQuery(text, boost, true) }
+
+// synonymQuery is textQuery for a synonym: the fields marked typedOnly
+// are left out.
+func synonymQuery(text string, boost float64) query.Query { return fieldsQuery(text, boost, false) }
+
+func fieldsQuery(text string, boost float64, typed bool) query.Query {
+	// A phrase scores the sum of its words' scores: divide by their number
+	// so that "peer support" does not outweigh "mentoring" for being two
+	// words.
+	boost /= float64(max(1, len(strings.Fields(text))))
+	var qs []query.Query
+	for _, fb := range fieldBoosts {
+		if fb.typedOnly && !typed {
+			continue
 		}
-	}
-	for _, c := range g.categories {
-		q := bleve.NewTermQuery(c)
-		q.SetField(fCat)
-		q.SetBoost(categoryBoost)
+		q := bleve.NewMatchQuery(text)
+		q.SetField(fb.field)
+		q.SetOperator(query.MatchQueryOperatorAnd)
+		q.SetBoost(fb.boost)
 		qs = append(qs, q)
 	}
-	for _, f := range g.facts {
-		q := bleve.NewTermQuery(f)
-		q.SetField(fFact)
-		q.SetBoost(factBoost)
-		qs = append(qs, q)
+	return disMax(fieldTie, boost, qs...)
+}
+
+// groupQuery matches one need: the best of the words typed, their synonyms
+// and (for a word that may be misspelled) near spellings, plus its
+// category and reentry facts.
+func groupQuery(g group, need bool) query.Query {
+	words := []query.Query{textQuery(g.typed, 1)}
+	if g.meant != "" {
+		words = append(words, textQuery(g.meant, 1))
+	}
+	for _, t := range g.terms {
+		if t != g.typed && t != g.meant {
+			words = append(words, synonymQuery(t, expansionBoost))
+		}
 	}
 	if g.fuzzy {
 		q := bleve.NewFuzzyQuery(g.typed)
@@ -124,9 +170,18 @@ func groupQuery(g group) query.Query {
 			q.SetFuzziness(2)
 		}
 		q.SetBoost(fuzzyBoost)
-		qs = append(qs, q)
+		words = append(words, q)
 	}
-	return bleve.NewDisjunctionQuery(qs...)
+	qs := []query.Query{disMax(synonymTie, 1, words...)}
+	for _, c := range g.categories {
+		qs = append(qs, keyQuery(fCat, c, categoryBoost))
+	}
+	if need {
+		for _, f := range g.facts {
+			qs = append(qs, keyQuery(fFact, f, factBoost))
+		}
+	}
+	return disMax(1, 1, qs...)
 }
 
 // filters are the conditions every result must meet.
@@ -189,36 +244,97 @@ func Slot(t time.Time) string {
 	return fmt.Sprintf("d%ds%d", int(t.Weekday()), t.Hour()*2+t.Minute()/30)
 }
 
-// build makes the bleve query: every group (AND) or any group (OR), the
-// filters, and the reentry facts the words imply as a ranking boost.
+// build makes the bleve query: every need (AND) or any need (OR), the
+// filters, and the rest as ranking: qualifier groups ("felony", "women")
+// and the reentry facts the words imply. Services only for people the
+// words rule out (a women-only house for "men's shelter") are left out.
 func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Query {
 	b := bleve.NewBooleanQuery()
 	for _, f := range e.filters(q, now) {
 		b.AddMust(f)
 	}
+	// Optional groups rank; the rest must match. When every group is
+	// optional ("felony" alone), they are the needs.
+	allOptional := !slices.ContainsFunc(groups, func(g group) bool { return !g.optional() })
+	var needs, optional []query.Query
+	for _, g := range groups {
+		if g.optional() && !allOptional {
+			optional = append(optional, disMax(0, optionalBoost, groupQuery(g, false)))
+		} else {
+			needs = append(needs, groupQuery(g, true))
+		}
+	}
 	switch {
-	case len(groups) == 0:
+	case len(needs) == 0:
 		b.AddMust(bleve.NewMatchAllQuery())
 	case all:
-		for _, g := range groups {
-			b.AddMust(groupQuery(g))
+		for _, n := range needs {
+			b.AddMust(n)
 		}
 	default:
-		var any []query.Query
-		for _, g := range groups {
-			any = append(any, groupQuery(g))
+		b.AddMust(bleve.NewDisjunctionQuery(needs...))
+		if len(needs) > 1 {
+			// bleve applies no boost to a conjunction itself
+			b.AddShould(disMax(1, allNeedsBoost, bleve.NewConjunctionQuery(needs...)))
 		}
-		b.AddMust(bleve.NewDisjunctionQuery(any...))
 	}
+	for _, o := range optional {
+		b.AddShould(o)
+	}
+	implied := map[string]bool{}
 	for _, g := range groups {
 		for _, f := range g.facts {
-			t := bleve.NewTermQuery(f)
-			t.SetField(fFact)
-			t.SetBoost(factBoost)
-			b.AddShould(t)
+			implied[f] = true
 		}
 	}
-	return b
+	for _, g := range groups {
+		for _, f := range g.exclude {
+			if !implied[f] {
+				t := bleve.NewTermQuery(f)
+				t.SetField(fFact)
+				b.AddMustNot(t)
+			}
+		}
+	}
+	if len(implied) == 0 {
+		return b
+	}
+	return query.NewCustomScoreQueryWithScorer(b, rankByFacts(implied), []string{fFact}, nil)
+}
+
+// rankByFacts multiplies a document's score by 1+factRank for each of the
+// facts it has.
+func rankByFacts(facts map[string]bool) func(context.Context, *search.DocumentMatch) (float64, error) {
+	return func(_ context.Context, d *search.DocumentMatch) (float64, error) {
+		n := 0
+		switch v := d.Fields[fFact].(type) {
+		case string:
+			if facts[v] {
+				n++
+			}
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok && facts[s] {
+					n++
+				}
+			}
+		}
+		return d.Score * math.Pow(1+factRank, float64(n)), nil
+	}
+}
+
+// needCount is the number of groups that must match (see build).
+func needCount(groups []group) int {
+	n := 0
+	for _, g := range groups {
+		if !g.optional() {
+			n++
+		}
+	}
+	if n == 0 {
+		return len(groups)
+	}
+	return n
 }
 
 // relaxBelow is how few results AND must find before OR is tried.
@@ -246,7 +362,7 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.Total < relaxBelow && len(groups) > 1 {
+	if res.Total < relaxBelow && needCount(groups) > 1 {
 		relaxed, err := e.run(ctx, idx, q, e.build(q, groups, false, now))
 		if err != nil {
 			return nil, err
@@ -454,8 +570,9 @@ func intParam(name, v string, lo, hi int) (int, error) {
 }
 
 func floatParam(name, v string, lo, hi float64) (float64, error) {
-	var f float64
-	if _, err := fmt.Sscanf(strings.TrimSpace(v), "%g", &f); err != nil || math.IsNaN(f) || f < lo || f > hi {
+	// ParseFloat, not Sscanf: Sscanf reads "5km" as 5 and ignores the rest.
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || f < lo || f > hi {
 		return 0, badParam(name, "must be a number from %g to %g, got %q", lo, hi, v)
 	}
 	return f, nil
@@ -486,4 +603,190 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// disMax matches what any of qs match. A document scores boost times the
+// best score among them plus tie times the rest: tie 0 keeps the best
+// alone, tie 1 is their sum. Unlike bleve's disjunction, the sum is not
+// scaled by the share of queries that matched (which made a service that
+// matched several loose synonyms outrank one named by the word typed), and
+// the boost is applied (bleve ignores a disjunction's own boost).
+func disMax(tie, boost float64, qs ...query.Query) query.Query {
+	return &disMaxQuery{queries: qs, tie: tie, boost: boost}
+}
+
+type disMaxQuery struct {
+	queries    []query.Query
+	tie, boost float64
+}
+
+var _ query.Query = (*disMaxQuery)(nil)
+
+func (q *disMaxQuery) Searcher(ctx context.Context, i index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	ss := make([]search.Searcher, 0, len(q.queries))
+	for _, sub := range q.queries {
+		s, err := sub.Searcher(ctx, i, m, options)
+		if err != nil {
+			for _, s := range ss {
+				s.Close()
+			}
+			return nil, err
+		}
+		if _, none := s.(*searcher.MatchNoneSearcher); none {
+			s.Close()
+			continue
+		}
+		ss = append(ss, s)
+	}
+	if len(ss) == 0 {
+		return searcher.NewMatchNoneSearcher(i)
+	}
+	return &disMaxSearcher{searchers: ss, currs: make([]*search.DocumentMatch, len(ss)), tie: q.tie, boost: q.boost, explain: options.Explain}, nil
+}
+
+// disMaxSearcher walks its searchers in step, by document, like bleve's
+// disjunction searcher.
+type disMaxSearcher struct {
+	searchers   []search.Searcher
+	currs       []*search.DocumentMatch
+	tie, boost  float64
+	explain     bool
+	initialized bool
+}
+
+var _ search.Searcher = (*disMaxSearcher)(nil)
+
+func (s *disMaxSearcher) init(ctx *search.SearchContext) error {
+	for i, sub := range s.searchers {
+		var err error
+		if s.currs[i], err = sub.Next(ctx); err != nil {
+			return err
+		}
+	}
+	s.initialized = true
+	return nil
+}
+
+// next scores the lowest document any searcher is on and moves those
+// searchers past it.
+func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	first := -1
+	for i, c := range s.currs {
+		if c != nil && (first < 0 || c.IndexInternalID.Compare(s.currs[first].IndexInternalID) < 0) {
+			first = i
+		}
+	}
+	if first < 0 {
+		return nil, nil
+	}
+	// The first match is the one returned; the others go back to the pool
+	// once their score is taken.
+	rv := s.currs[first]
+	best, sum := rv.Score, rv.Score
+	var expl []*search.Explanation
+	if s.explain && rv.Expl != nil {
+		expl = append(expl, rv.Expl)
+	}
+	for i := first; i < len(s.currs); i++ {
+		c := s.currs[i]
+		if c == nil || !c.IndexInternalID.Equals(rv.IndexInternalID) {
+			continue
+		}
+		if c != rv {
+			sum += c.Score
+			best = max(best, c.Score)
+			if s.explain && c.Expl != nil {
+				expl = append(expl, c.Expl)
+			}
+			rv.FieldTermLocations = append(rv.FieldTermLocations, c.FieldTermLocations...)
+			ctx.DocumentMatchPool.Put(c)
+		}
+		var err error
+		if s.currs[i], err = s.searchers[i].Next(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rv.Score = s.boost * (best + s.tie*(sum-best))
+	if s.explain {
+		rv.Expl = &search.Explanation{Value: rv.Score, Message: fmt.Sprintf("%g x (best + %g x rest) of:", s.boost, s.tie), Children: expl}
+	}
+	return rv, nil
+}
+
+func (s *disMaxSearcher) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	if !s.initialized {
+		if err := s.init(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.next(ctx)
+}
+
+func (s *disMaxSearcher) Advance(ctx *search.SearchContext, id index.IndexInternalID) (*search.DocumentMatch, error) {
+	if !s.initialized {
+		if err := s.init(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for i, c := range s.currs {
+		if c == nil || c.IndexInternalID.Compare(id) >= 0 {
+			continue
+		}
+		ctx.DocumentMatchPool.Put(c)
+		var err error
+		if s.currs[i], err = s.searchers[i].Advance(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return s.next(ctx)
+}
+
+func (s *disMaxSearcher) Close() (err error) {
+	for _, sub := range s.searchers {
+		if e := sub.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Weight is what the query norm is computed from, as for a disjunction.
+func (s *disMaxSearcher) Weight() float64 {
+	var w float64
+	for _, sub := range s.searchers {
+		w += sub.Weight()
+	}
+	return w
+}
+
+func (s *disMaxSearcher) SetQueryNorm(n float64) {
+	for _, sub := range s.searchers {
+		sub.SetQueryNorm(n)
+	}
+}
+
+func (s *disMaxSearcher) Count() uint64 {
+	var n uint64
+	for _, sub := range s.searchers {
+		n += sub.Count()
+	}
+	return n
+}
+
+func (s *disMaxSearcher) Min() int { return 0 }
+
+func (s *disMaxSearcher) Size() int {
+	n := 64
+	for _, sub := range s.searchers {
+		n += sub.Size()
+	}
+	return n
+}
+
+func (s *disMaxSearcher) DocumentMatchPoolSize() int {
+	n := len(s.currs)
+	for _, sub := range s.searchers {
+		n += sub.DocumentMatchPoolSize()
+	}
+	return n
 }

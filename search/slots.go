@@ -6,9 +6,11 @@ import (
 	"github.com/secondchancekc/secondchance/directory"
 )
 
-// Slots is the set of half-hour slots (see Slot) in which a place with
-// these HSDS schedules is open, over the seven days from the start of today
-// in loc. Weekly hours repeat exactly; monthly or date-bounded hours are
+// Slots is the set of half-hour slots (see Slot) throughout which a place
+// with these HSDS schedules is open, over the seven days from the start of
+// today in loc. A slot the place is open for only part of (opening at 8:45)
+// is left out, so that open_now never lists a place that is closed now; it
+// may miss one for those minutes. Weekly hours repeat exactly; monthly or date-bounded hours are
 // right for this week, which is why the index is rebuilt every day. The
 // "open now" answer shown on each result is computed exactly at query time.
 func Slots(schedules []map[string]any, loc *time.Location) []string {
@@ -22,10 +24,11 @@ func Slots(schedules []map[string]any, loc *time.Location) []string {
 	for d := 0; d < 7; d++ {
 		start := day.AddDate(0, 0, d)
 		for s := 0; s < 48; s++ {
-			// The middle of the slot, in wall-clock time (DST-safe).
-			t := time.Date(start.Year(), start.Month(), start.Day(), s/2, (s%2)*30+15, 0, 0, loc)
-			if h.OpenAt(t) {
-				out = append(out, Slot(t))
+			// Its first and last second, in wall-clock time (DST-safe).
+			first := time.Date(start.Year(), start.Month(), start.Day(), s/2, (s%2)*30, 0, 0, loc)
+			last := time.Date(start.Year(), start.Month(), start.Day(), s/2, (s%2)*30+29, 59, 0, loc)
+			if h.OpenAt(first) && h.OpenAt(last) {
+				out = append(out, Slot(first))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,21 @@ func fold(s string) string {
 	return b.String()
 }
 
-func tokens(s string) []string { return strings.Fields(fold(s)) }
+// tokens are the folded words of s, with text-message spellings written
+// out ("place 2 stay" -> "place to stay") so that synonym phrases match.
+func tokens(s string) []string {
+	toks := strings.Fields(fold(s))
+	for i, t := range toks {
+		if w, ok := texting[t]; ok {
+			toks[i] = w
+		}
+	}
+	return toks
+}
+
+// texting are the short spellings of text messages that stand for words
+// in synonym phrases or filler.
+var texting = map[string]string{"2": "to", "4": "for", "u": "you", "ur": "your"}
 
 // filler is what people type around what they need ("I need a place to stay
 // tonight"); dropped after synonyms had their chance at phrases.
@@ -42,9 +57,10 @@ func init() {
 	for _, w := range strings.Fields(`a an the and or of for to in on at by with from near me my mine i im i'm
 		need needs needed want wants looking look find finding get getting help helps please any some
 		can could would where what who how is are am be do does there here this that it its
-		tonight today now asap urgent urgently immediately area kc kansas city mo ks missouri
+		tonight today now asap urgent urgently immediately area kc city
+		you your pls plz hi hey hello thanks thx lookin tryna wanna gonna gotta
 		un una unos unas el la los las de del para por con y o en mi necesito quiero busco buscando ayuda
-		donde hay me yo que`) {
+		donde hay me yo que hola favor gracias quisiera`) {
 		filler[w] = true
 	}
 }
@@ -65,6 +81,7 @@ type expansion struct {
 	terms      []string
 	categories []string
 	facts      []string
+	exclude    []string // facts of services the person cannot use
 }
 
 func loadSynonyms(path string) (*synonymSet, error) {
@@ -125,11 +142,13 @@ func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
 				ex.categories = append(ex.categories, strings.TrimSpace(val))
 			case "fact":
 				ex.facts = append(ex.facts, strings.TrimSpace(val))
+			case "not":
+				ex.exclude = append(ex.exclude, strings.TrimSpace(val))
 			default:
 				ok = false
 			}
 			if !ok {
-				return nil, 0, fmt.Errorf("%s line %d: %q after ; must be category:KEY or fact:CODE", name, n, item)
+				return nil, 0, fmt.Errorf("%s line %d: %q after ; must be category:KEY, fact:CODE or not:CODE", name, n, item)
 			}
 		}
 		for _, k := range strings.Split(left, ",") {
@@ -144,12 +163,24 @@ func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
 				e = &expansion{}
 				entries[key] = e
 			}
-			e.terms = append(e.terms, ex.terms...)
-			e.categories = append(e.categories, ex.categories...)
-			e.facts = append(e.facts, ex.facts...)
+			e.terms = appendNew(e.terms, ex.terms...)
+			e.categories = appendNew(e.categories, ex.categories...)
+			e.facts = appendNew(e.facts, ex.facts...)
+			e.exclude = appendNew(e.exclude, ex.exclude...)
 		}
 	}
 	return entries, maxLen, sc.Err()
+}
+
+// appendNew appends the values that list does not have yet ("drivers
+// license" and "driver's license" are one key).
+func appendNew(list []string, vs ...string) []string {
+	for _, v := range vs {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
 }
 
 // current returns the entries, reloading the staff-edited file when it has
@@ -179,49 +210,139 @@ func (s *synonymSet) current() (map[string]*expansion, int, error) {
 }
 
 // group is one need in a query: the words typed and what they expand to.
-// Every group must match (falling back to any when that finds too little).
+// Every need must match (falling back to any when that finds too little);
+// optional groups only rank services up.
 type group struct {
-	typed      string   // the word or phrase as typed (folded)
+	typed string // the word or phrase as typed (folded)
+	// meant is the synonym key a misspelled word or phrase was taken for
+	// ("housng" -> "housing"); it counts as much as a word typed.
+	meant      string
 	terms      []string // expansions
 	categories []string
 	facts      []string
+	exclude    []string
 	fuzzy      bool // typed word may be misspelled
+	place      bool // a state: most listings never name one
 }
 
+// optional says whether a group ranks services up without having to
+// match. That is a state ("missouri"), or a group that only says who the
+// person is or what they have been through ("felony", "veteran", "just
+// got out", "women"): it implies reentry facts and no category, and most
+// listings never say "felony" yet welcome people with one.
+func (g group) optional() bool {
+	return g.place || (len(g.facts) > 0 && len(g.categories) == 0)
+}
+
+// placeWords name a state: a hint for ranking, never a requirement.
+// ("Kansas City" names the whole area and is dropped.)
+var placeWords = map[string]bool{"missouri": true, "mo": true, "kansas": true, "ks": true}
+
 // analyze splits a query into groups: synonym phrases first (longest
-// match), then single words, with filler dropped.
+// match, then phrases with a misspelled word), then single words, with
+// filler dropped.
 func (s *synonymSet) analyze(q string) []group {
 	entries, maxLen, _ := s.current()
 	toks := tokens(q)
 	var groups []group
+	add := func(g group, key string) {
+		e := entries[key]
+		g.terms, g.categories, g.facts, g.exclude = e.terms, e.categories, e.facts, e.exclude
+		groups = append(groups, g)
+	}
 	for i := 0; i < len(toks); {
-		matched := false
-		for n := min(maxLen, len(toks)-i); n >= 1; n-- {
-			key := strings.Join(toks[i:i+n], " ")
-			if e, ok := entries[key]; ok {
-				groups = append(groups, group{typed: key, terms: e.terms, categories: e.categories, facts: e.facts})
-				i += n
-				matched = true
-				break
-			}
-		}
-		if matched {
+		if toks[i] == "kansas" && i+1 < len(toks) && toks[i+1] == "city" {
+			i += 2
 			continue
 		}
-		if t := toks[i]; !filler[t] {
-			g := group{typed: t, fuzzy: len([]rune(t)) >= 4}
-			// A misspelled need word ("emplyment", "housng") takes the
-			// expansions of the word it was meant to be.
-			if key := nearestKey(entries, t); key != "" {
-				e := entries[key]
-				g.terms = append([]string{key}, e.terms...)
-				g.categories, g.facts = e.categories, e.facts
-			}
-			groups = append(groups, g)
+		if n := phraseKey(entries, maxLen, toks[i:]); n > 0 {
+			add(group{typed: strings.Join(toks[i:i+n], " ")}, strings.Join(toks[i:i+n], " "))
+			i += n
+			continue
 		}
+		if key, n := nearPhraseKey(entries, toks[i:]); n > 0 {
+			add(group{typed: strings.Join(toks[i:i+n], " "), meant: key}, key)
+			i += n
+			continue
+		}
+		t := toks[i]
 		i++
+		switch {
+		case entries[t] != nil:
+			add(group{typed: t}, t)
+		case filler[t]:
+		case placeWords[t]:
+			groups = append(groups, group{typed: t, place: true})
+		default:
+			g := group{typed: t, fuzzy: len([]rune(t)) >= 4}
+			// A misspelled need word ("emplyment", "housng") is taken for
+			// the word it was meant to be.
+			if key := nearestKey(entries, t); key != "" {
+				g.meant = key
+				add(g, key)
+			} else {
+				groups = append(groups, g)
+			}
+		}
 	}
 	return groups
+}
+
+// phraseKey is the number of words (two or more) of the longest synonym
+// key that toks starts with, or 0.
+func phraseKey(entries map[string]*expansion, maxLen int, toks []string) int {
+	for n := min(maxLen, len(toks)); n >= 2; n-- {
+		if entries[strings.Join(toks[:n], " ")] != nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// nearPhraseKey finds the longest synonym key of two or more words that
+// toks starts with but for misspellings ("plce to stay", "sex ofender"):
+// each word the same, or within one edit (two for words of eight letters
+// or more) when both have four letters or more. It returns the key and its
+// number of words, or "", 0.
+func nearPhraseKey(entries map[string]*expansion, toks []string) (string, int) {
+	best, bestN, bestD := "", 0, 0
+	for k := range entries {
+		if !strings.Contains(k, " ") {
+			continue
+		}
+		kw := strings.Fields(k)
+		n := len(kw)
+		if n < 2 || n > len(toks) || n < bestN {
+			continue
+		}
+		d := 0
+		for j, w := range kw {
+			if w == toks[j] {
+				continue
+			}
+			limit := 1
+			if len([]rune(w)) >= 8 {
+				limit = 2
+			}
+			if len([]rune(w)) < 4 || len([]rune(toks[j])) < 4 || abs(len(w)-len(toks[j])) > limit {
+				d = -1
+				break
+			}
+			e := editDistance(toks[j], w, limit)
+			if e > limit {
+				d = -1
+				break
+			}
+			d += e
+		}
+		if d <= 0 { // no match, or an exact one (phraseKey's)
+			continue
+		}
+		if n > bestN || d < bestD || (d == bestD && k < best) {
+			best, bestN, bestD = k, n, d
+		}
+	}
+	return best, bestN
 }
 
 // nearestKey finds the one-word synonym key within one edit of w (two for
