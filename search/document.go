@@ -20,8 +20,8 @@ type document struct {
 // per batch of services, not one compose per service.
 type loader struct {
 	db    *sql.DB
-	terms map[string]term // every taxonomy term, by id
-	cats  map[string]string
+	terms map[string]term     // every taxonomy term, by id
+	cats  map[string][]string // term id -> category keys (a term may be in two)
 	// slots turns a service's (or a service at a location's) schedules
 	// into the half-hour slots of the week when it is open.
 	slots func(schedules []map[string]any) []string
@@ -32,7 +32,7 @@ type term struct {
 }
 
 func newLoader(ctx context.Context, db *sql.DB, slots func([]map[string]any) []string) (*loader, error) {
-	l := &loader{db: db, terms: map[string]term{}, cats: map[string]string{}, slots: slots}
+	l := &loader{db: db, terms: map[string]term{}, cats: map[string][]string{}, slots: slots}
 	rs, err := db.QueryContext(ctx, `SELECT id, COALESCE(parent_id,''), COALESCE(code,''), name, COALESCE(taxonomy_id,'') FROM taxonomy_term`)
 	if err != nil {
 		return nil, err
@@ -48,22 +48,22 @@ func newLoader(ctx context.Context, db *sql.DB, slots func([]map[string]any) []s
 	}
 	for _, c := range directory.Categories() {
 		for _, id := range c.TermIDs {
-			l.cats[id] = c.Key
+			l.cats[id] = append(l.cats[id], c.Key)
 		}
 	}
 	return l, rs.Err()
 }
 
-// category returns our category key for a term or its nearest ancestor
-// that has one.
-func (l *loader) category(id string) string {
+// categories returns our category keys for a term or for its nearest
+// ancestor that has any.
+func (l *loader) categories(id string) []string {
 	for i := 0; id != "" && i < 10; i++ {
-		if k, ok := l.cats[id]; ok {
-			return k
+		if ks, ok := l.cats[id]; ok {
+			return ks
 		}
 		id = l.terms[id].parent
 	}
-	return ""
+	return nil
 }
 
 type svcRow struct {
@@ -182,7 +182,7 @@ func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]d
 			r.facts[t.code] = true
 			return nil
 		}
-		if k := l.category(tid); k != "" {
+		for _, k := range l.categories(tid) {
 			r.cats[k] = true
 			if c, ok := directory.CategoryByKey(k); ok {
 				r.catNames[c.NameEN] = true

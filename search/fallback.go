@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/secondchancekc/secondchance/directory"
@@ -94,7 +95,7 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 // categorised ancestor for a key, by any ancestor (or itself) for a term.
 func (l *loader) within(id, c string) bool {
 	if _, ok := directory.CategoryByKey(c); ok {
-		return l.category(id) == c
+		return slices.Contains(l.categories(id), c)
 	}
 	for i := 0; id != "" && i < 10; id, i = l.terms[id].parent, i+1 {
 		if id == c {
