@@ -18,7 +18,7 @@ import (
 
 // MappingVersion changes whenever the mapping or the documents change shape;
 // an index built with another version is rebuilt at start.
-const MappingVersion = 1
+const MappingVersion = 2
 
 // docType is the one document type: a service at one of its locations (or
 // the service alone when it has no physical location). See

@@ -10,9 +10,10 @@ import (
 // with these HSDS schedules is open, over the seven days from the start of
 // today in loc. A slot the place is open for only part of (opening at 8:45)
 // is left out, so that open_now never lists a place that is closed now; it
-// may miss one for those minutes. Weekly hours repeat exactly; monthly or date-bounded hours are
-// right for this week, which is why the index is rebuilt every day. The
-// "open now" answer shown on each result is computed exactly at query time.
+// may miss one for those minutes. Weekly hours repeat exactly; monthly or
+// date-bounded hours are right for this week, which is why the index is
+// rebuilt every day. The "open now" answer shown on each result is computed
+// exactly at query time.
 func Slots(schedules []map[string]any, loc *time.Location) []string {
 	h, _ := directory.ParseHours(schedules, loc)
 	if !h.Known() {

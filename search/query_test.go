@@ -1,0 +1,342 @@
+package search
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secondchancekc/secondchance/directory"
+	"github.com/secondchancekc/secondchance/internal/apperr"
+)
+
+// TestParseQuery: what each parameter becomes, and the defaults.
+func TestParseQuery(t *testing.T) {
+	t.Parallel()
+	kc, ok, err := directory.ZIPCentroid("64127")
+	if err != nil || !ok {
+		t.Fatal("no centroid for 64127", err)
+	}
+	const work = "a713d350-7b69-5c80-a876-b07e6156bf18"
+	for _, tc := range []struct {
+		name string
+		p    Params
+		want Query
+	}{
+		{"defaults", Params{}, Query{Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"text is trimmed", Params{Text: "  job  "}, Query{Text: "job", Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"200 characters", Params{Text: strings.Repeat("a", 200)}, Query{Text: strings.Repeat("a", 200), Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"200 letters of two bytes", Params{Text: strings.Repeat("ñ", 200)}, Query{Text: strings.Repeat("ñ", 200), Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"zip", Params{ZIP: "64127"}, Query{Lat: kc.Lat, Lon: kc.Lon, HasPoint: true, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"zip+4", Params{ZIP: "64127-1234"}, Query{Lat: kc.Lat, Lon: kc.Lon, HasPoint: true, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"zip with spaces", Params{ZIP: " 64127 "}, Query{Lat: kc.Lat, Lon: kc.Lon, HasPoint: true, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"point, radius, distance", Params{Lat: "39.1", Lon: "-94.5", Radius: "2.5", Sort: "distance"},
+			Query{Lat: 39.1, Lon: -94.5, HasPoint: true, Radius: 2.5, Page: 1, PerPage: 10, Sort: "distance"}},
+		{"categories by key and term", Params{Categories: []string{"employment", " " + work + " "}},
+			Query{Categories: []string{"employment", work}, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"attributes", Params{Attributes: []string{"felony-ok", "walk-ins"}},
+			Query{Facts: []string{"felony-ok", "walk-ins"}, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"language folded", Params{Language: "ES"}, Query{Language: "es", Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"booleans", Params{OpenNow: "yes", Free: "1"}, Query{OpenNow: true, Free: true, Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"false booleans", Params{OpenNow: "false", Free: "off"}, Query{Page: 1, PerPage: 10, Sort: "relevance"}},
+		{"age and paging", Params{Age: "17", Page: "3", PerPage: "50", Sort: "relevance"}, Query{Age: 17, Page: 3, PerPage: 50, Sort: "relevance"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseQuery(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseQuery(%+v)\n got %+v\nwant %+v", tc.p, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseQueryErrors: every error is EINVALID and names its parameter
+// (the HTTP side of each is in api_test.go).
+func TestParseQueryErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		p     Params
+		param string
+	}{
+		{Params{Text: strings.Repeat("ñ", 201)}, "q"},
+		{Params{ZIP: "99999"}, "zip"},
+		{Params{ZIP: "6412"}, "zip"},
+		{Params{ZIP: "64127-12"}, "zip"},
+		{Params{ZIP: "64127", Lon: "-94"}, "zip"},
+		{Params{Lat: "39"}, "lon"},
+		{Params{Lat: "NaN", Lon: "-94"}, "lat"},
+		{Params{Lat: "39", Lon: "Inf"}, "lon"},
+		{Params{Lat: "39", Lon: "-94x"}, "lon"},
+		{Params{Radius: "5"}, "radius_miles"},
+		{Params{ZIP: "64127", Radius: "-1"}, "radius_miles"},
+		{Params{Categories: []string{"a713d350-7b69-5c80-a876"}}, "category"},
+		{Params{Attributes: []string{"felony-ok", "Free"}}, "attribute"},
+		{Params{Language: "eng"}, "language"},
+		{Params{OpenNow: "si"}, "open_now"},
+		{Params{Free: "2"}, "free"},
+		{Params{Age: "-1"}, "age"},
+		{Params{Age: "1e2"}, "age"},
+		{Params{Page: "1.5"}, "page"},
+		{Params{PerPage: "+5"}, "per_page"},
+		{Params{Sort: "distance"}, "sort"},
+		{Params{Lat: "39", Lon: "-94", Sort: "nearest"}, "sort"},
+	} {
+		_, err := ParseQuery(tc.p)
+		if apperr.Code(err) != apperr.EINVALID {
+			t.Errorf("ParseQuery(%+v) = %v, want EINVALID", tc.p, err)
+			continue
+		}
+		if msg := apperr.Message(err); !strings.HasPrefix(msg, "parameter "+tc.param+":") {
+			t.Errorf("ParseQuery(%+v): %q does not name %s", tc.p, msg, tc.param)
+		}
+	}
+}
+
+// TestSlot: the half-hour slots of the week, in the zone given.
+func TestSlot(t *testing.T) {
+	t.Parallel()
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 3, 4, 8, 30, 0, 0, chicago), "d3s17"}, // Wednesday
+		{time.Date(2026, 3, 4, 8, 59, 59, 0, chicago), "d3s17"},
+		{time.Date(2026, 3, 1, 0, 0, 0, 0, chicago), "d0s0"},     // Sunday
+		{time.Date(2026, 3, 7, 23, 45, 0, 0, chicago), "d6s47"},  // Saturday
+		{time.Date(2026, 3, 8, 3, 10, 0, 0, chicago), "d0s6"},    // the first hour of daylight saving time
+		{time.Date(2026, 11, 1, 1, 40, 0, 0, chicago), "d0s3"},   // the repeated hour
+		{time.Date(2026, 3, 4, 14, 40, 0, 0, time.UTC), "d3s29"}, // in the zone of the time given
+	} {
+		if got := Slot(tc.t); got != tc.want {
+			t.Errorf("Slot(%s) = %s, want %s", tc.t, got, tc.want)
+		}
+	}
+	week := Slots([]map[string]any{{"freq": "WEEKLY", "byday": "MO,WE", "opens_at": "09:00:00", "closes_at": "10:30:00"}}, chicago)
+	slices.Sort(week)
+	if want := []string{"d1s18", "d1s19", "d1s20", "d3s18", "d3s19", "d3s20"}; !slices.Equal(week, want) {
+		t.Errorf("Slots(Monday and Wednesday 9 to 10:30) = %v, want %v", week, want)
+	}
+	if got := Slots(nil, chicago); got != nil {
+		t.Errorf("Slots(no schedule) = %v, want none (hours unknown)", got)
+	}
+}
+
+// TestSearchFilters checks filters on the engine directly, where the
+// answers are easiest to state from the demo data.
+func TestSearchFilters(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	kc, _, _ := directory.ZIPCentroid("64127")
+
+	t.Run("radius keeps remote services", func(t *testing.T) {
+		res := find(t, e, Query{HasPoint: true, Lat: kc.Lat, Lon: kc.Lon, Radius: 0.5, PerPage: 50})
+		var remote, near int
+		for _, h := range res.Hits {
+			if h.PlaceID == "" {
+				remote++
+			} else {
+				near++
+			}
+		}
+		if remote == 0 {
+			t.Error("services by phone or online are dropped by a radius")
+		}
+		want := sqlIDs(t, v, `NOT EXISTS (SELECT 1 FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+			WHERE sal.service_id = s.id AND l.location_type <> 'virtual' AND l.latitude IS NOT NULL AND l.longitude IS NOT NULL)`)
+		if remote != len(want) {
+			t.Errorf("%d remote services found, the database has %d", remote, len(want))
+		}
+	})
+
+	t.Run("every place of a service can match", func(t *testing.T) {
+		// The temp-to-hire service has places in 64108 and 66102: a small
+		// radius around either finds it, at that place.
+		var places []string
+		rs, err := v.db.Read.Query(`SELECT sal.id, l.latitude, l.longitude FROM service_at_location sal JOIN location l ON l.id = sal.location_id WHERE sal.service_id = ?`, svcFairChanceTemp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type pl struct {
+			id       string
+			lat, lon float64
+		}
+		var pls []pl
+		for rs.Next() {
+			var p pl
+			rs.Scan(&p.id, &p.lat, &p.lon)
+			pls = append(pls, p)
+		}
+		rs.Close()
+		if len(pls) != 2 {
+			t.Fatalf("%d places", len(pls))
+		}
+		for _, p := range pls {
+			res := find(t, e, Query{Text: "temp to hire", HasPoint: true, Lat: p.lat, Lon: p.lon, Radius: 0.5})
+			i := slices.IndexFunc(res.Hits, func(h Hit) bool { return h.ServiceID == svcFairChanceTemp })
+			if i < 0 {
+				t.Errorf("not found within half a mile of its place %s", p.id)
+				continue
+			}
+			places = append(places, res.Hits[i].PlaceID)
+			if res.Hits[i].PlaceID != p.id {
+				t.Errorf("found at place %s, want the nearby %s", res.Hits[i].PlaceID, p.id)
+			}
+		}
+	})
+
+	t.Run("age bounds are inclusive", func(t *testing.T) {
+		// HiSET classes: minimum age 17.
+		const hiset = "41054e1f-ae6c-5de3-ad92-0802c6b198a8"
+		if ids := hitIDs(find(t, e, Query{Age: 17})); !slices.Contains(ids, hiset) {
+			t.Error("age=17 misses a service whose minimum age is 17")
+		}
+		if ids := hitIDs(find(t, e, Query{Age: 16})); slices.Contains(ids, hiset) {
+			t.Error("age=16 finds a service whose minimum age is 17")
+		}
+	})
+
+	t.Run("temporarily closed sorts last", func(t *testing.T) {
+		res := find(t, e, Query{Text: "job"})
+		closed := false
+		for _, h := range res.Hits {
+			var status string
+			v.db.Read.QueryRow(`SELECT status FROM service WHERE id = ?`, h.ServiceID).Scan(&status)
+			if status == "temporarily closed" {
+				closed = true
+			} else if closed {
+				t.Errorf("%s (%s) comes after a temporarily closed service", h.ServiceID, status)
+			}
+		}
+		if !closed {
+			t.Error("job should find the temporarily closed warehouse hiring")
+		}
+	})
+
+	t.Run("inactive and defunct are never found", func(t *testing.T) {
+		gone := sqlIDsAll(t, v, `status IN ('inactive', 'defunct')`)
+		if len(gone) == 0 {
+			t.Fatal("the demo data has inactive and defunct services")
+		}
+		for _, q := range []Query{{PerPage: 100}, {Text: "bike", PerPage: 100}, {Text: "record clearing", PerPage: 100}, {HasPoint: true, Lat: kc.Lat, Lon: kc.Lon, PerPage: 100}} {
+			for _, id := range hitIDs(find(t, e, q)) {
+				if slices.Contains(gone, id) {
+					t.Errorf("%+v finds %s, which is inactive or defunct", q, id)
+				}
+			}
+		}
+	})
+}
+
+// sqlIDsAll returns the ids of services matching cond, whatever their
+// status.
+func sqlIDsAll(t testing.TB, v *testEnv, cond string, args ...any) []string {
+	t.Helper()
+	rs, err := v.db.Read.Query(`SELECT id FROM service WHERE `+cond+` ORDER BY id`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var id string
+		rs.Scan(&id)
+		out = append(out, id)
+	}
+	return out
+}
+
+// TestOpenNowNeverShowsClosed: open_now=true must never list a place whose
+// card says it is closed, also for hours that are not on the half hour.
+func TestOpenNowNeverShowsClosed(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	svc := demoService(t, svcWeeklyJobClub)
+	svc["name"] = "Weekly Gnu Club"
+	svc["schedules"] = []any{map[string]any{"id": "5c0e6d52-0000-4000-8000-000000000001", "freq": "WEEKLY",
+		"byday": "MO,TU,WE,TH,FR,SA,SU", "opens_at": "08:45:00", "closes_at": "16:45:00"}}
+	importServices(t, v.store, svc)
+	if err := e.catchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tomorrow := time.Now().In(v.loc).AddDate(0, 0, 1) // inside the week Slots indexed
+	for _, tc := range []struct {
+		hour, min int
+		found     bool
+	}{
+		{8, 40, false}, // opens at 8:45
+		{9, 10, true},
+		{12, 0, true},
+		{16, 50, false},
+	} {
+		at := time.Date(tomorrow.Year(), tomorrow.Month(), tomorrow.Day(), tc.hour, tc.min, 0, 0, v.loc)
+		e.now = func() time.Time { return at }
+		res, err := e.Answer(context.Background(), Query{Text: "gnu", OpenNow: true, Page: 1, PerPage: 10}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found := res.Total > 0; found != tc.found {
+			t.Errorf("open_now at %02d:%02d for hours 8:45 to 16:45: found %v, want %v", tc.hour, tc.min, found, tc.found)
+		}
+		for _, c := range res.Results {
+			if c.OpenNow == nil || !*c.OpenNow {
+				t.Errorf("open_now at %02d:%02d lists %s, whose card says it is closed", tc.hour, tc.min, c.Name)
+			}
+		}
+	}
+}
+
+// TestLanguageCodes: HSDS allows ISO 639-1 or ISO 639-3 codes ("es" or
+// "spa"); both must be found by language=es, the only form the API takes.
+func TestLanguageCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ code, name, want string }{
+		{"es", "", "es"}, {"ES", "", "es"}, {"es-MX", "", "es"}, {"es_US", "", "es"},
+		{"spa", "Spanish", "es"}, {"eng", "", "en"}, {"vie", "", "vi"}, {"som", "", "so"},
+		{"ara", "", "ar"}, {"fra", "", "fr"}, {"fre", "", "fr"}, {"swa", "", "sw"},
+		{"", "Spanish", "es"}, {"", "Español", "es"}, {"", "English", "en"},
+		{"", "Klingon", ""},
+	} {
+		if got := languageCode(tc.code, tc.name); got != tc.want {
+			t.Errorf("languageCode(%q, %q) = %q, want %q", tc.code, tc.name, got, tc.want)
+		}
+	}
+
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	svc := demoService(t, svcWeeklyJobClub)
+	svc["languages"] = []any{
+		map[string]any{"id": "5c0e6d52-0000-4000-8000-000000000002", "code": "eng", "name": "English"},
+		map[string]any{"id": "5c0e6d52-0000-4000-8000-000000000003", "code": "spa", "name": "Spanish"},
+	}
+	importServices(t, v.store, svc)
+	if err := e.catchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Answer(context.Background(), Query{Language: "es", Page: 1, PerPage: 50}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(res.Results, func(c Card) bool { return c.ID == svcWeeklyJobClub })
+	if i < 0 {
+		t.Fatal(`language=es misses a service whose language code is "spa"`)
+	}
+	if langs := res.Results[i].Languages; !slices.Equal(langs, []string{"en", "es"}) {
+		t.Errorf("card languages %v, want [en es]", langs)
+	}
+	for _, f := range res.Facets["language"] {
+		if len(f.Value) != 2 {
+			t.Errorf("language facet %q is not a two-letter code", f.Value)
+		}
+	}
+}
