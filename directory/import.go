@@ -51,10 +51,13 @@ func (r *ImportResult) Errors() []Problem {
 
 // Summary is the one line shown at the end of an import.
 func (r *ImportResult) Summary() string {
-	verb := "imported"
 	if r.DryRun {
-		verb = "checked (dry run, nothing written)"
+		// A dry run does not compare values, so it cannot tell an update
+		// from no change.
+		return fmt.Sprintf("checked (dry run, nothing written): %d would be created, %d already in the directory (updated if changed), %d would be skipped, %d warnings, took %s",
+			r.Created, r.Updated, r.Skipped, len(r.Problems)-len(r.Errors()), r.Took.Round(time.Millisecond))
 	}
+	verb := "imported"
 	return fmt.Sprintf("%s: %d created, %d updated, %d unchanged, %d skipped, %d warnings, took %s",
 		verb, r.Created, r.Updated, r.Unchanged, r.Skipped, len(r.Problems)-len(r.Errors()), r.Took.Round(time.Millisecond))
 }
