@@ -55,10 +55,8 @@ func (s *Store) Events(ctx context.Context, referralID string) ([]Event, error) 
 		return nil, err
 	}
 	defer tx.Rollback()
-	var clientID string
-	if err := tx.QueryRowContext(ctx, `SELECT client_id FROM referral WHERE id = ?`, referralID).Scan(&clientID); err == sql.ErrNoRows {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No referral with id %s.", clip(referralID))
-	} else if err != nil {
+	clientID, err := referralClient(ctx, tx, referralID)
+	if err != nil {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(referral_id, ''), COALESCE(client_id, ''), actor, at, action, field, before, after
@@ -206,4 +204,15 @@ func redact(field string, v sql.NullString) (any, bool) {
 		return `"` + removed + `"`, true
 	}
 	return string(b), true
+}
+
+// referralClient returns the client id of a referral; ENOTFOUND when there
+// is no such referral.
+func referralClient(ctx context.Context, tx *sql.Tx, referralID string) (string, error) {
+	var clientID string
+	err := tx.QueryRowContext(ctx, `SELECT client_id FROM referral WHERE id = ?`, referralID).Scan(&clientID)
+	if err == sql.ErrNoRows {
+		return "", apperr.Errorf(apperr.ENOTFOUND, "No referral with id %s.", clip(referralID))
+	}
+	return clientID, err
 }

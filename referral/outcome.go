@@ -202,10 +202,8 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 		return nil, err
 	}
 	defer tx.Rollback()
-	var clientID string
-	if err := tx.QueryRowContext(ctx, `SELECT client_id FROM referral WHERE id = ?`, referralID).Scan(&clientID); err == sql.ErrNoRows {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No referral with id %s.", clip(referralID))
-	} else if err != nil {
+	clientID, err := referralClient(ctx, tx, referralID)
+	if err != nil {
 		return nil, err
 	}
 	field := "outcome"

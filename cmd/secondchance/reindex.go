@@ -25,11 +25,7 @@ must be stopped while it runs.`,
 				return err
 			}
 			defer store.DB().Close()
-			eng, err := a.newEngine(store)
-			if err != nil {
-				return err
-			}
-			unlock, err := eng.Lock()
+			eng, unlock, err := a.openEngine(store)
 			if err != nil {
 				return err
 			}

@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
-	"strconv"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/auth"
-	"github.com/secondchancekc/secondchance/referral"
 	"github.com/secondchancekc/secondchance/internal/server"
+	"github.com/secondchancekc/secondchance/referral"
 	"github.com/secondchancekc/secondchance/search"
 	"github.com/spf13/cobra"
 )
@@ -48,11 +48,7 @@ while searches answer from SQL, and then follows every directory change.`,
 				}
 			}
 
-			eng, err := a.newEngine(store)
-			if err != nil {
-				return err
-			}
-			unlock, err := eng.Lock()
+			eng, unlock, err := a.openEngine(store)
 			if err != nil {
 				return err
 			}
@@ -112,12 +108,21 @@ while searches answer from SQL, and then follows every directory change.`,
 	return cmd
 }
 
-// newEngine builds the search engine from the configuration.
-func (a *app) newEngine(store *directory.Store) (*search.Engine, error) {
-	return search.New(search.Options{
+// openEngine builds the search engine from the configuration and takes
+// the index lock for this process; unlock releases it.
+func (a *app) openEngine(store *directory.Store) (eng *search.Engine, unlock func(), err error) {
+	eng, err = search.New(search.Options{
 		Dir: a.cfg.indexPath(), Store: store, Location: a.cfg.location(), Synonyms: a.cfg.synonymsPath(),
 		Logger: a.log, Slots: search.Slots,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err = eng.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, unlock, nil
 }
 
 // reportSearchStatus keeps /readyz saying whether search uses its index.
