@@ -544,3 +544,32 @@ func benchMixQueries(b *testing.B, n int) {
 		b.Logf("%-62s total %6d  p50 %7.2f ms  max %7.2f ms", r.q, r.total, ms(r.p50), ms(r.worst))
 	}
 }
+
+// BenchmarkCards10k times what Answer adds to Search: the ten result cards
+// loaded from SQL, and the facet labels.
+func BenchmarkCards10k(b *testing.B) {
+	set := openBench(b, 10_000)
+	ctx := context.Background()
+	for _, s := range []string{"q=job", "q=food+pantry&zip=64127&sort=distance"} {
+		q := parseMix(b, []string{s})[0]
+		res, err := set.engine.Search(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(s, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var lat latencies
+			for b.Loop() {
+				if err := lat.time(func() error {
+					_, err := set.engine.Cards(ctx, res.Hits, q)
+					set.engine.labelFacets(ctx, res.Facets)
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat.report(b)
+		})
+	}
+}

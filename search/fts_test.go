@@ -117,26 +117,33 @@ func ftsWords(text string) []string {
 // the filters) materialized once, then the page, the total and three
 // facets from them. All words are required; any word when that finds
 // fewer than relaxBelow.
-func ftsSearch(ctx context.Context, d *sql.DB, q Query) (*ftsResult, error) {
+func ftsSearch(ctx context.Context, d *sql.DB, q Query, facets bool) (*ftsResult, error) {
 	words := ftsWords(q.Text)
-	res, err := ftsRun(ctx, d, q, strings.Join(words, " "))
+	res, err := ftsRun(ctx, d, q, strings.Join(words, " "), facets)
 	if err != nil || res.total >= relaxBelow || len(words) < 2 {
 		return res, err
 	}
-	relaxed, err := ftsRun(ctx, d, q, strings.Join(words, " OR "))
+	relaxed, err := ftsRun(ctx, d, q, strings.Join(words, " OR "), facets)
 	if err != nil || relaxed.total <= res.total {
 		return res, err
 	}
 	return relaxed, nil
 }
 
-func ftsRun(ctx context.Context, d *sql.DB, q Query, match string) (*ftsResult, error) {
+func ftsRun(ctx context.Context, d *sql.DB, q Query, match string, facets bool) (*ftsResult, error) {
 	var args []any
 	var from, score string
-	if match != "" {
+	browse := match == "" && len(q.Categories) > 0
+	switch {
+	case match != "":
 		from = `bench_fts f`
 		score = `bm25(bench_fts, 0, 6, 3, 4, 2, 1, 0.5)`
-	} else {
+	case browse:
+		// Start from the category's services rather than every service.
+		from = `(SELECT service_id FROM bench_fts_cat WHERE cat IN (` + placeholders(len(q.Categories)) + `) GROUP BY service_id) f`
+		args = append(args, anys(q.Categories)...)
+		score = `0`
+	default:
 		from = `(SELECT id AS service_id FROM service WHERE status IN ('active', 'temporarily closed')) f`
 		score = `0`
 	}
@@ -155,7 +162,7 @@ func ftsRun(ctx context.Context, d *sql.DB, q Query, match string) (*ftsResult, 
 			FROM service_at_location sal JOIN location l ON l.id = sal.location_id
 			WHERE sal.service_id = f.service_id AND l.latitude IS NOT NULL)`, q.Lat, q.Lon, k)
 	}
-	if len(q.Categories) > 0 {
+	if len(q.Categories) > 0 && !browse {
 		where = append(where, `EXISTS (SELECT 1 FROM bench_fts_cat c WHERE c.service_id = f.service_id AND c.cat IN (`+placeholders(len(q.Categories))+`))`)
 		args = append(args, anys(q.Categories)...)
 	}
@@ -190,10 +197,13 @@ func ftsRun(ctx context.Context, d *sql.DB, q Query, match string) (*ftsResult, 
 	}
 	stmt := `WITH m AS MATERIALIZED (SELECT * FROM (SELECT f.service_id AS sid, ` + score + ` AS score, ` + dist + ` AS dist FROM ` + from + cond + `)` + outer + `)
 		SELECT 0, sid, 0 FROM (SELECT sid FROM m ORDER BY ` + order + ` LIMIT ? OFFSET ?)
-		UNION ALL SELECT 1, '', COUNT(*) FROM m
+		UNION ALL SELECT 1, '', COUNT(*) FROM m`
+	if facets {
+		stmt += `
 		UNION ALL SELECT 2, c.cat, COUNT(*) FROM m JOIN bench_fts_cat c ON c.service_id = m.sid GROUP BY c.cat
 		UNION ALL SELECT 3, x.code, COUNT(*) FROM m JOIN bench_fts_fact x ON x.service_id = m.sid GROUP BY x.code
 		UNION ALL SELECT 4, x.code, COUNT(*) FROM m JOIN bench_fts_lang x ON x.service_id = m.sid GROUP BY x.code`
+	}
 	args = append(args, q.PerPage, (q.Page-1)*q.PerPage)
 	rs, err := d.QueryContext(ctx, stmt, args...)
 	if err != nil {
@@ -235,37 +245,45 @@ func benchFTS(b *testing.B, n int) {
 		b.Logf("built the FTS5 table over %d services in %s (kept in the cached database)", n, took.Round(time.Millisecond))
 	}
 	for _, shape := range shapesAndMix() {
-		b.Run(shape.name, func(b *testing.B) {
-			ctx := context.Background()
-			qs := parseMix(b, shape.queries)
-			for range 3 {
-				for _, q := range qs {
-					if _, err := ftsSearch(ctx, set.db.Read, q); err != nil {
-						b.Fatalf("%q: %v", q.Text, err)
-					}
-				}
+		for _, facets := range []bool{true, false} {
+			name := shape.name + "/facets"
+			if !facets {
+				name = shape.name + "/no-facets"
 			}
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var lat latencies
-			hits, i := 0, 0
-			for b.Loop() {
-				q := qs[i%len(qs)]
-				i++
-				if err := lat.time(func() error {
-					r, err := ftsSearch(ctx, set.db.Read, q)
-					if r != nil {
-						hits += r.total
-					}
-					return err
-				}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			lat.report(b)
-			b.ReportMetric(float64(hits)/float64(len(lat.wall)), "hits/op")
-		})
+			b.Run(name, func(b *testing.B) { benchFTSShape(b, set, shape, facets) })
+		}
 	}
+}
+
+func benchFTSShape(b *testing.B, set *benchSet, shape benchShape, facets bool) {
+	ctx := context.Background()
+	qs := parseMix(b, shape.queries)
+	for range 3 {
+		for _, q := range qs {
+			if _, err := ftsSearch(ctx, set.db.Read, q, facets); err != nil {
+				b.Fatalf("%q: %v", q.Text, err)
+			}
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var lat latencies
+	hits, i := 0, 0
+	for b.Loop() {
+		q := qs[i%len(qs)]
+		i++
+		if err := lat.time(func() error {
+			r, err := ftsSearch(ctx, set.db.Read, q, facets)
+			if r != nil {
+				hits += r.total
+			}
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat.report(b)
+	b.ReportMetric(float64(hits)/float64(len(lat.wall)), "hits/op")
 }
 
 // BenchmarkFTSBuild10k times building the FTS5 table (and its side tables
@@ -330,7 +348,7 @@ func BenchmarkRelevanceFTS(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fr, err := ftsSearch(ctx, s.DB().Read, q)
+			fr, err := ftsSearch(ctx, s.DB().Read, q, false)
 			if err != nil {
 				b.Fatalf("%q: %v", c.Query, err)
 			}

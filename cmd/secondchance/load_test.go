@@ -43,7 +43,8 @@ import (
 
 const (
 	loadRate      = 200              // searches a second, for the latency target
-	loadRateFor   = 15 * time.Second // how long the constant rate runs
+	loadRateLow   = 50               // a rate the 2-core machine sustains, for comparison
+	loadRateFor   = 15 * time.Second // how long each constant rate runs
 	loadMaxFor    = 20 * time.Second // how long each max-throughput run lasts
 	loadWorkers   = 4                // concurrent clients in max-throughput runs (2 cores)
 	loadWarmUpFor = 3 * time.Second
@@ -118,6 +119,7 @@ func benchLoad(b *testing.B, n int) {
 		}
 		// Warm up the server's connections and caches.
 		attack(b, targets, vegeta.Rate{Freq: 0}, loadWarmUpFor, loadWorkers)
+		low := attack(b, targets, vegeta.Rate{Freq: loadRateLow, Per: time.Second}, loadRateFor, 0)
 		steady := attack(b, targets, vegeta.Rate{Freq: loadRate, Per: time.Second}, loadRateFor, 0)
 		maxed := attack(b, targets, vegeta.Rate{Freq: 0}, loadMaxFor, loadWorkers)
 		rss, hwm := procMemory(b, "self")
@@ -132,6 +134,9 @@ func benchLoad(b *testing.B, n int) {
 		b.ReportMetric(ms(steady.p99), "http200-p99-ms")
 		b.ReportMetric(steady.success, "http200-success")
 		b.ReportMetric(steady.rate, "http200-rate")
+		b.ReportMetric(ms(low.p50), "http50-p50-ms")
+		b.ReportMetric(ms(low.p99), "http50-p99-ms")
+		b.ReportMetric(low.success, "http50-success")
 		b.ReportMetric(maxed.throughput, "http-max-qps")
 		b.ReportMetric(ms(maxed.p99), "http-max-p99-ms")
 		b.ReportMetric(maxed.success, "http-max-success")
@@ -140,11 +145,15 @@ func benchLoad(b *testing.B, n int) {
 		b.ReportMetric(float64(hwm)/(1<<20), "test-process-hwm-MiB")
 		b.ReportMetric(float64(rss)/(1<<20), "test-process-rss-MiB")
 		b.ReportMetric(loadAverage(), "loadavg")
-		b.Logf("HTTP at %d/s for %s: p50 %s p95 %s p99 %s, %d requests, success %.4f; max with %d clients: %.0f/s (p99 %s), engine Answer %.0f/s, Search %.0f/s",
-			loadRate, loadRateFor, steady.p50, steady.p95, steady.p99, steady.requests, steady.success, loadWorkers, maxed.throughput, maxed.p99, answerQPS, searchQPS)
-		if len(steady.errors) > 0 || len(maxed.errors) > 0 {
-			b.Logf("errors: %q %q", steady.errors, maxed.errors)
+		for _, r := range []struct {
+			rate int
+			f    attackFigures
+		}{{loadRateLow, low}, {loadRate, steady}} {
+			b.Logf("HTTP at %d/s for %s: p50 %s p95 %s p99 %s, %d requests, success %.4f, %d distinct errors",
+				r.rate, loadRateFor, r.f.p50, r.f.p95, r.f.p99, r.f.requests, r.f.success, len(r.f.errors))
 		}
+		b.Logf("HTTP, %d clients as fast as they go: %.0f/s (p50 %s, p99 %s, %d distinct errors); in process: Answer %.0f/s (p50 %s, p99 %s), Search %.0f/s",
+			loadWorkers, maxed.throughput, maxed.p50, maxed.p99, len(maxed.errors), answerQPS, engineLat.p50, engineLat.p99, searchQPS)
 	}
 }
 
