@@ -28,8 +28,10 @@ var serviceLinks = map[string]string{
 	"location":            `SELECT service_id FROM service_at_location WHERE location_id IN (%s)`,
 	"service_at_location": `SELECT service_id FROM service_at_location WHERE id IN (%s)`,
 	"address":             `SELECT sal.service_id FROM address a JOIN service_at_location sal ON sal.location_id = a.location_id WHERE a.id IN (%s)`,
-	"attribute":           `SELECT link_id FROM attribute WHERE id IN (%s) AND link_id IN (SELECT id FROM service)`,
-	"taxonomy_term":       `SELECT a.link_id FROM attribute a JOIN service s ON s.id = a.link_id WHERE a.taxonomy_term_id IN (%s)`,
+	// A join, not "link_id IN (SELECT id FROM service)", which scanned every
+	// service for each chunk and made big imports quadratic.
+	"attribute":     `SELECT a.link_id FROM attribute a JOIN service s ON s.id = a.link_id WHERE a.id IN (%s)`,
+	"taxonomy_term": `SELECT a.link_id FROM attribute a JOIN service s ON s.id = a.link_id WHERE a.taxonomy_term_id IN (%s)`,
 }
 
 // logChanges works out which services the changed rows belong to and

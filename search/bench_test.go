@@ -22,6 +22,8 @@ import (
 	"github.com/blevesearch/bleve/v2/search"
 )
 
+// BenchmarkBuild10k and BenchmarkBuild100k time a full index build of the
+// generated directory of that size.
 func BenchmarkBuild10k(b *testing.B)  { benchBuild(b, 10_000) }
 func BenchmarkBuild100k(b *testing.B) { benchBuild(b, 100_000) }
 
@@ -108,9 +110,11 @@ func heapPeak(every time.Duration) (stop func() uint64) {
 	}
 }
 
-// Query shapes, through Engine.Search (the index alone) and Engine.Answer
-// (the index plus the result cards and facet labels from SQL, which is what
-// /api/search returns).
+// BenchmarkSearch10k ... BenchmarkAnswer100k time each query shape (and the
+// 50-query mix), one search at a time, through Engine.Search (the index
+// alone) and Engine.Answer (the index plus the result cards and facet
+// labels from SQL, which is what /api/search returns), and report p50 and
+// p99 latency.
 func BenchmarkSearch10k(b *testing.B)  { benchQueries(b, 10_000, false) }
 func BenchmarkAnswer10k(b *testing.B)  { benchQueries(b, 10_000, true) }
 func BenchmarkSearch100k(b *testing.B) { benchQueries(b, 100_000, false) }
@@ -300,8 +304,10 @@ func (e *Engine) searchVariant(ctx context.Context, q Query, v searchVariant) (i
 		return int(sr.Total), nil
 	}
 	total, err := run(true)
-	if err == nil && total < relaxBelow && len(groups) > 1 {
-		return run(false)
+	if err == nil && total < relaxBelow && needCount(groups) > 1 {
+		if relaxed, err := run(false); err != nil || relaxed > total {
+			return relaxed, err
+		}
 	}
 	return total, err
 }
