@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"html"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,7 +217,7 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		}
 		for _, cat := range directory.Categories() {
 			for _, id := range cat.TermIDs {
-				if id == tid && !contains(c.Categories, cat.Key) {
+				if id == tid && !slices.Contains(c.Categories, cat.Key) {
 					c.Categories = append(c.Categories, cat.Key)
 				}
 			}
@@ -232,7 +233,7 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 			return err
 		}
 		if c := cards[sid]; c != nil {
-			if lc := languageCode(code, name); lc != "" && !contains(c.Languages, lc) {
+			if lc := languageCode(code, name); lc != "" && !slices.Contains(c.Languages, lc) {
 				c.Languages = append(c.Languages, lc)
 			}
 		}
@@ -290,15 +291,6 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		out = append(out, *c)
 	}
 	return out, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // summary is the first sentence of a description, at most 160 characters.

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
 	"math"
 	"slices"
 	"strconv"
@@ -588,21 +589,10 @@ func boolParam(name, v string) (bool, error) {
 	return false, badParam(name, "must be true or false, got %q", v)
 }
 
+// isUUID accepts the canonical 36-character form, as the importer does.
 func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
-			return false
-		}
-	}
-	return true
+	_, err := uuid.Parse(s)
+	return len(s) == 36 && err == nil
 }
 
 // disMax matches what any of qs match. A document scores boost times the
