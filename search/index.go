@@ -55,6 +55,10 @@ type Engine struct {
 	wake    chan struct{}
 	syn     *synonymSet
 	rebuild atomic.Bool
+
+	// tables are the collector's per-segment document tables of idx.
+	tablesMu sync.Mutex
+	tables   *docTables
 }
 
 // New prepares an Engine; Run opens or builds the index.

@@ -224,12 +224,8 @@ func (e *Engine) filters(q Query, now time.Time) []query.Query {
 	if q.OpenNow {
 		fs = append(fs, term(fOpen, Slot(now.In(e.opt.Location))))
 	}
-	if q.HasPoint && q.Radius > 0 {
-		geo := bleve.NewGeoDistanceQuery(q.Lon, q.Lat, fmt.Sprintf("%gmi", q.Radius))
-		geo.SetField(fGeo)
-		// Services by phone or online serve the whole area.
-		fs = append(fs, bleve.NewDisjunctionQuery(geo, term(fRemote, "1")))
-	}
+	// A radius is applied by the collector (collect.go), which knows each
+	// place's point; services by phone or online serve the whole area.
 	if !q.HasPoint {
 		// One document per service, so totals and facets count services.
 		fs = append(fs, term(fPrimary, "1"))
@@ -282,12 +278,7 @@ func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Q
 	for _, o := range optional {
 		b.AddShould(o)
 	}
-	implied := map[string]bool{}
-	for _, g := range groups {
-		for _, f := range g.facts {
-			implied[f] = true
-		}
-	}
+	implied := impliedFacts(groups)
 	for _, g := range groups {
 		for _, f := range g.exclude {
 			if !implied[f] {
@@ -297,31 +288,19 @@ func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Q
 			}
 		}
 	}
-	if len(implied) == 0 {
-		return b
-	}
-	return query.NewCustomScoreQueryWithScorer(b, rankByFacts(implied), []string{fFact}, nil)
+	return b
 }
 
-// rankByFacts multiplies a document's score by 1+factRank for each of the
-// facts it has.
-func rankByFacts(facts map[string]bool) func(context.Context, *search.DocumentMatch) (float64, error) {
-	return func(_ context.Context, d *search.DocumentMatch) (float64, error) {
-		n := 0
-		switch v := d.Fields[fFact].(type) {
-		case string:
-			if facts[v] {
-				n++
-			}
-		case []any:
-			for _, x := range v {
-				if s, ok := x.(string); ok && facts[s] {
-					n++
-				}
-			}
+// impliedFacts are the reentry facts the words imply: the collector
+// multiplies a service's score by 1+factRank for each one it has.
+func impliedFacts(groups []group) map[string]bool {
+	implied := map[string]bool{}
+	for _, g := range groups {
+		for _, f := range g.facts {
+			implied[f] = true
 		}
-		return d.Score * math.Pow(1+factRank, float64(n)), nil
 	}
+	return implied
 }
 
 // needCount is the number of groups that must match (see build).
@@ -359,12 +338,13 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 	defer e.mu.RUnlock()
 	groups := e.syn.analyze(q.Text)
 	now := e.now()
-	res, err := e.run(ctx, idx, q, e.build(q, groups, true, now))
+	implied := impliedFacts(groups)
+	res, err := e.run(ctx, idx, q, e.build(q, groups, true, now), implied)
 	if err != nil {
 		return nil, err
 	}
 	if res.Total < relaxBelow && needCount(groups) > 1 {
-		relaxed, err := e.run(ctx, idx, q, e.build(q, groups, false, now))
+		relaxed, err := e.run(ctx, idx, q, e.build(q, groups, false, now), implied)
 		if err != nil {
 			return nil, err
 		}
@@ -377,66 +357,23 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 	return res, nil
 }
 
-func (e *Engine) run(ctx context.Context, idx bleve.Index, q Query, bq query.Query) (*Result, error) {
-	offset := (q.Page - 1) * q.PerPage
-	// Near a point, a service may match at several places: fetch enough
-	// documents to fill the page with distinct services.
-	size := q.PerPage
+func (e *Engine) run(ctx context.Context, idx bleve.Index, q Query, bq query.Query, implied map[string]bool) (*Result, error) {
+	spec := collectSpec{want: q.Page * q.PerPage, lat: q.Lat, lon: q.Lon, implied: implied}
 	if q.HasPoint {
-		size = (offset+q.PerPage)*2 + 10
-		offset = 0
-	}
-	req := bleve.NewSearchRequestOptions(bq, size, offset, false)
-	closedLast := &search.SortField{Field: fClosed, Type: search.SortFieldAsString, Mode: search.SortFieldDefault, Missing: search.SortFieldMissingLast}
-	order := search.SortOrder{closedLast}
-	if q.HasPoint && q.Sort == "distance" {
-		geo, err := search.NewSortGeoDistance(fGeo, "mi", q.Lon, q.Lat, false)
-		if err != nil {
-			return nil, err
+		spec.distance = q.Sort == "distance"
+		if q.Radius > 0 {
+			spec.radius = q.Radius * metresPerMile
 		}
-		order = append(order, geo)
 	}
-	order = append(order, &search.SortScore{Desc: true}, &search.SortDocID{})
-	req.SortByCustom(order)
-	req.AddFacet(fCat, bleve.NewFacetRequest(fCat, 20))
-	req.AddFacet(fFact, bleve.NewFacetRequest(fFact, 20))
-	req.AddFacet(fLang, bleve.NewFacetRequest(fLang, 20))
-	sr, err := idx.SearchInContext(ctx, req)
+	hits, total, facets, err := e.collect(ctx, idx, bq, spec)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	res := &Result{Total: int(sr.Total), Facets: map[string][]Facet{}}
-	seen := map[string]bool{}
-	skip := (q.Page - 1) * q.PerPage
-	for _, h := range sr.Hits {
-		sid, place, _ := strings.Cut(h.ID, "/")
-		if q.HasPoint {
-			if seen[sid] {
-				res.Total--
-				continue
-			}
-			seen[sid] = true
-			if skip > 0 {
-				skip--
-				continue
-			}
-			if len(res.Hits) == q.PerPage {
-				continue
-			}
-		}
-		res.Hits = append(res.Hits, Hit{ServiceID: sid, PlaceID: place, Score: h.Score})
+	res := &Result{Total: total, Facets: facets, Hits: []Hit{}}
+	for _, h := range hits[min(len(hits), (q.Page-1)*q.PerPage):] {
+		sid, place, _ := strings.Cut(h.id, "/")
+		res.Hits = append(res.Hits, Hit{ServiceID: sid, PlaceID: place, Score: h.score})
 	}
-	for name, key := range map[string]string{fCat: "category", fFact: "attribute", fLang: "language"} {
-		fr := sr.Facets[name]
-		list := []Facet{}
-		if fr != nil && fr.Terms != nil {
-			for _, t := range fr.Terms.Terms() {
-				list = append(list, Facet{Value: t.Term, Count: t.Count})
-			}
-		}
-		res.Facets[key] = list
-	}
-	res.Total = max(res.Total, len(res.Hits))
 	return res, nil
 }
 
