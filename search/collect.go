@@ -232,10 +232,10 @@ func (e *Engine) warm() {
 
 // collectSpec is what a search asks of the collector.
 type collectSpec struct {
-	want     int            // services to rank: (page-1)*per_page + per_page
-	distance bool           // sort by distance from lat/lon (nearest place)
-	radius   float64        // metres; 0 = none (remote services always pass)
-	lat, lon float64        // the point, when distance or radius
+	want     int             // services to rank: (page-1)*per_page + per_page
+	distance bool            // sort by distance from lat/lon (nearest place)
+	radius   float64         // metres; 0 = none (remote services always pass)
+	lat, lon float64         // the point, when distance or radius
 	implied  map[string]bool // reentry facts the query implies: each multiplies the score by 1+factRank
 }
 

@@ -73,7 +73,7 @@ var fieldBoosts = []struct {
 	boost     float64
 	typedOnly bool
 }{
-	{fName, 6, false}, {fAltName, 3, false}, {fCategory, 4, false}, {fOrg, 2, false}, {fDesc, 1, false},
+	{fName, 6, false}, {fAltName, 3, false}, {fCategory, 4, false}, {fOrg, 2, true}, {fDesc, 1, true},
 	{fDetails, 0.5, true}, {fSpanish, 1.5, true},
 }
 
@@ -111,14 +111,52 @@ const (
 // with the same score: a service is in a category or has a fact, or not. A
 // term query's score would shrink with the number of other categories or
 // facts a service has, so the best documented services would rank lowest.
+// It scores as bleve's match-all query with that boost would (boost times
+// the query norm), without walking every document.
 func keyQuery(field, v string, boost float64) query.Query {
-	t := bleve.NewTermQuery(v)
-	t.SetField(field)
-	t.SetBoost(0)
-	all := bleve.NewMatchAllQuery()
-	all.SetBoost(boost)
-	return bleve.NewConjunctionQuery(t, all)
+	return &keyTermQuery{field: field, term: v, boost: boost}
 }
+
+type keyTermQuery struct {
+	field, term string
+	boost       float64
+}
+
+func (q *keyTermQuery) Searcher(ctx context.Context, i index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	t := bleve.NewTermQuery(q.term)
+	t.SetField(q.field)
+	s, err := t.Searcher(ctx, i, m, search.SearcherOptions{Score: "none"})
+	if err != nil {
+		return nil, err
+	}
+	return &keySearcher{Searcher: s, boost: q.boost, weight: 1}, nil
+}
+
+// keySearcher gives every document its inner searcher finds the score
+// boost × query norm, like bleve's constant scorer.
+type keySearcher struct {
+	search.Searcher
+	boost, weight float64
+}
+
+func (s *keySearcher) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	d, err := s.Searcher.Next(ctx)
+	if d != nil {
+		d.Score = s.weight
+	}
+	return d, err
+}
+
+func (s *keySearcher) Advance(ctx *search.SearchContext, id index.IndexInternalID) (*search.DocumentMatch, error) {
+	d, err := s.Searcher.Advance(ctx, id)
+	if d != nil {
+		d.Score = s.weight
+	}
+	return d, err
+}
+
+func (s *keySearcher) Weight() float64        { return s.boost * s.boost }
+func (s *keySearcher) SetQueryNorm(n float64) { s.weight = s.boost * n }
 
 // textQuery matches one word or phrase in every text field, scored by the
 // best field (see fieldBoosts) plus a little for each other. A phrase
@@ -151,9 +189,12 @@ func fieldsQuery(text string, boost float64, typed bool) query.Query {
 }
 
 // groupQuery matches one need: the best of the words typed, their synonyms
-// and (for a word that may be misspelled) near spellings, plus its
-// category and reentry facts.
-func groupQuery(g group, need bool) query.Query {
+// and (for a word that may be misspelled) near spellings, plus (when it is
+// a need) its reentry facts. rank are what only raise a matching service's
+// score: the categories the words imply. A category alone does not meet a
+// need: a service must say the words, or a synonym in its name or
+// categories (which every service in the category has).
+func groupQuery(g group, need bool) (match query.Query, rank []query.Query) {
 	words := []query.Query{textQuery(g.typed, 1)}
 	if g.meant != "" {
 		words = append(words, textQuery(g.meant, 1))
@@ -182,7 +223,10 @@ func groupQuery(g group, need bool) query.Query {
 			qs = append(qs, keyQuery(fFact, f, factBoost))
 		}
 	}
-	return disMax(1, 1, qs...)
+	if len(qs) == 1 {
+		return qs[0], rank
+	}
+	return disMax(1, 1, qs...), rank
 }
 
 // filters are the conditions every result must meet.
@@ -253,12 +297,16 @@ func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Q
 	// Optional groups rank; the rest must match. When every group is
 	// optional ("felony" alone), they are the needs.
 	allOptional := !slices.ContainsFunc(groups, func(g group) bool { return !g.optional() })
-	var needs, optional []query.Query
+	var needs, rank []query.Query
 	for _, g := range groups {
 		if g.optional() && !allOptional {
-			optional = append(optional, disMax(0, optionalBoost, groupQuery(g, false)))
+			m, r := groupQuery(g, false)
+			rank = append(rank, disMax(0, optionalBoost, m))
+			rank = append(rank, r...)
 		} else {
-			needs = append(needs, groupQuery(g, true))
+			m, r := groupQuery(g, true)
+			needs = append(needs, m)
+			rank = append(rank, r...)
 		}
 	}
 	switch {
@@ -272,11 +320,13 @@ func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Q
 		b.AddMust(bleve.NewDisjunctionQuery(needs...))
 		if len(needs) > 1 {
 			// bleve applies no boost to a conjunction itself
-			b.AddShould(disMax(1, allNeedsBoost, bleve.NewConjunctionQuery(needs...)))
+			rank = append(rank, disMax(1, allNeedsBoost, bleve.NewConjunctionQuery(needs...)))
 		}
 	}
-	for _, o := range optional {
-		b.AddShould(o)
+	// What only ranks adds up in one clause: bleve would scale several
+	// should clauses by the share of them that matched.
+	if len(rank) > 0 {
+		b.AddShould(disMax(1, 1, rank...))
 	}
 	implied := impliedFacts(groups)
 	for _, g := range groups {
