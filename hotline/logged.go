@@ -56,6 +56,7 @@ func NewLogged(next Sender, provider string, d *db.DB, log *slog.Logger) *Logged
 
 // LoggedMessage is one row of the sms_message log.
 type LoggedMessage struct {
+	ID             int64
 	Ref            string
 	To             string
 	Body           string
@@ -256,16 +257,25 @@ func (l *Logged) Lookup(ctx context.Context, ref string) (*LoggedMessage, error)
 }
 
 func findMessage(ctx context.Context, tx *sql.Tx, ref string) (*LoggedMessage, error) {
-	var m LoggedMessage
-	var created, updated string
-	err := tx.QueryRowContext(ctx, `SELECT ref, to_number, body, purpose, provider, provider_sid, provider_status,
-		status, error_code, error_message, attempts, created_at, updated_at FROM sms_message WHERE ref = ?`, ref).
-		Scan(&m.Ref, &m.To, &m.Body, &m.Purpose, &m.Provider, &m.ProviderSID, &m.ProviderStatus,
-			&m.Status, &m.ErrorCode, &m.ErrorMessage, &m.Attempts, &created, &updated)
+	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageCols+` FROM sms_message WHERE ref = ?`, ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "no text message with ref %s", ref)
 	} else if err != nil {
 		return nil, fmt.Errorf("read sms log: %w", err)
+	}
+	return m, nil
+}
+
+// messageCols are the sms_message columns scanMessage reads, in its order.
+const messageCols = `id, ref, to_number, body, purpose, provider, provider_sid, provider_status,
+	status, error_code, error_message, attempts, created_at, updated_at`
+
+func scanMessage(s scanner) (*LoggedMessage, error) {
+	var m LoggedMessage
+	var created, updated string
+	if err := s.Scan(&m.ID, &m.Ref, &m.To, &m.Body, &m.Purpose, &m.Provider, &m.ProviderSID, &m.ProviderStatus,
+		&m.Status, &m.ErrorCode, &m.ErrorMessage, &m.Attempts, &created, &updated); err != nil {
+		return nil, err
 	}
 	m.CreatedAt, m.UpdatedAt = parseTime(created), parseTime(updated)
 	return &m, nil

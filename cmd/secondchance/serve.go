@@ -8,10 +8,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/directory"
+	"github.com/secondchancekc/secondchance/hotline"
 	"github.com/secondchancekc/secondchance/internal/auth"
 	"github.com/secondchancekc/secondchance/internal/server"
 	"github.com/secondchancekc/secondchance/referral"
 	"github.com/secondchancekc/secondchance/search"
+	"github.com/secondchancekc/secondchance/templates"
 	"github.com/spf13/cobra"
 )
 
@@ -66,7 +68,12 @@ while searches answer from SQL, and then follows every directory change.`,
 
 			// Staff: every /staff and /api/staff route needs a session, and
 			// every form and unsafe request there a CSRF token.
-			authSvc, err := a.newAuth(d)
+			// Every HTML page is rendered by this one renderer.
+			pages, err := templates.New(templates.Options{Viewer: auth.PageViewer})
+			if err != nil {
+				return err
+			}
+			authSvc, err := a.newAuth(d, pages)
 			if err != nil {
 				return err
 			}
@@ -74,6 +81,14 @@ while searches answer from SQL, and then follows every directory change.`,
 			referrals := referral.NewStore(d, referral.DirectorySnapshots{Store: store})
 			referrals.Zone = cfg.location()
 			referral.RegisterAPI(e.Group("/api/staff"), referrals, staffActor)
+			// The SMS sender (Twilio, or the local outbox without an account).
+			// The follow-up wiring builds it too; keep one when both land.
+			sms, err := hotline.NewSender(cfg.smsSenderConfig(), d, a.log)
+			if err != nil {
+				return err
+			}
+			hotline.RegisterStaff(e.Group("/staff"), hotline.StaffPages{Log: sms, Pages: pages, Zone: cfg.location(),
+				Flash: authSvc.SetFlash, RequireLogin: authSvc.RequireLogin})
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",

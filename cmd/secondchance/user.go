@@ -13,13 +13,15 @@ import (
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/auth"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/templates"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// newAuth builds the staff sign-in service on d from the configuration.
-func (a *app) newAuth(d *db.DB) (*auth.Service, error) {
-	return auth.New(d, time.Now, auth.Config{BaseURL: a.cfg.BaseURL, Location: a.cfg.location(), Logger: a.log})
+// newAuth builds the staff sign-in service on d from the configuration,
+// rendering its pages with pages (nil, for commands that show none: its own).
+func (a *app) newAuth(d *db.DB, pages *templates.Renderer) (*auth.Service, error) {
+	return auth.New(d, time.Now, auth.Config{BaseURL: a.cfg.BaseURL, Location: a.cfg.location(), Logger: a.log, Pages: pages})
 }
 
 // withAuth opens the database, builds the auth service and runs fn.
@@ -29,7 +31,7 @@ func (a *app) withAuth(ctx context.Context, fn func(*auth.Service) error) error 
 		return err
 	}
 	defer d.Close()
-	svc, err := a.newAuth(d)
+	svc, err := a.newAuth(d, nil)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/url"
 	"runtime"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/templates"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -68,6 +68,9 @@ type Config struct {
 	HomePath string
 	// Logger receives warnings (lockouts, throttling). Nil: slog.Default().
 	Logger *slog.Logger
+	// Pages renders the sign-in and account pages: the one renderer cmd
+	// builds with templates.New and PageViewer. Nil: New builds one.
+	Pages *templates.Renderer
 }
 
 func (c Config) withDefaults() Config {
@@ -148,7 +151,7 @@ type Service struct {
 	dummyErr  error
 	hashSlots chan struct{} // argon2id takes ~19 MiB each; bound how many run at once
 	throttle  *throttle
-	pages     map[string]*template.Template
+	pages     *templates.Renderer
 }
 
 // New returns a Service on d. now is the clock (nil: time.Now); tests pass a
@@ -161,9 +164,12 @@ func New(d *db.DB, now func() time.Time, cfg Config) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
-	pages, err := parsePages()
-	if err != nil {
-		return nil, err
+	pages := cfg.Pages
+	if pages == nil {
+		var err error
+		if pages, err = templates.New(templates.Options{Viewer: PageViewer}); err != nil {
+			return nil, err
+		}
 	}
 	s := &Service{
 		db: d, now: now, cfg: cfg, log: cfg.Logger,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/templates"
 )
 
 // Register mounts the staff sign-in and account pages on e and installs the
@@ -55,14 +56,14 @@ func (s *Service) loginPage(c echo.Context) error {
 	if CurrentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, s.landing(next))
 	}
-	p := pageData{Title: "Staff sign in", Data: loginData{Next: next}}
+	p := templates.Page{Title: "Staff sign in", Data: loginData{Next: next}}
 	switch c.QueryParam("done") {
 	case "signed-out":
 		p.Notice = "You are signed out."
 	case "password-set":
 		p.Notice = "Your password is set. Sign in with it now."
 	}
-	return s.render(c, http.StatusOK, "login", p)
+	return s.pages.Render(c, http.StatusOK, "staff/login", p)
 }
 
 func (s *Service) landing(next string) string {
@@ -75,7 +76,7 @@ func (s *Service) landing(next string) string {
 func (s *Service) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	d := loginData{Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
-	p := pageData{Title: "Staff sign in", Data: d}
+	p := templates.Page{Title: "Staff sign in", Data: d}
 	ip := c.RealIP()
 	key := throttleKey(ip)
 	now := s.clock()
@@ -84,7 +85,7 @@ func (s *Service) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.log.Warn("staff sign-in throttled", "client", key)
 		p.Error = fmt.Sprintf("Too many failed sign-ins from your network. Please wait %d minute%s and try again.", mins, plural(mins))
-		return s.render(c, http.StatusTooManyRequests, "login", p)
+		return s.pages.Render(c, http.StatusTooManyRequests, "staff/login", p)
 	}
 	u, err := s.Authenticate(ctx, d.Email, c.FormValue("password"))
 	if err != nil {
@@ -94,11 +95,11 @@ func (s *Service) login(c echo.Context) error {
 			s.throttle.fail(key, now)
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(locked.until.Sub(now).Seconds()))))
 			p.Error = apperr.Message(err)
-			return s.render(c, http.StatusTooManyRequests, "login", p)
+			return s.pages.Render(c, http.StatusTooManyRequests, "staff/login", p)
 		case apperr.Code(err) == apperr.EUNAUTHORIZED:
 			s.throttle.fail(key, now)
 			p.Error = apperr.Message(err)
-			return s.render(c, http.StatusUnauthorized, "login", p)
+			return s.pages.Render(c, http.StatusUnauthorized, "staff/login", p)
 		}
 		return err
 	}
@@ -144,16 +145,16 @@ func (s *Service) invitePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "invite", s.invitePageData(l, ""))
+	return s.pages.Render(c, http.StatusOK, "staff/invite", s.invitePageData(l, ""))
 }
 
-func (s *Service) invitePageData(l *pendingLink, name string) pageData {
+func (s *Service) invitePageData(l *pendingLink, name string) templates.Page {
 	d := inviteData{Reset: l.Kind == kindReset, Email: l.Email, Role: l.Role, Expires: s.showTime(l.ExpiresAt), Name: name}
 	title := "Create your staff account"
 	if d.Reset {
 		title = "Choose a new password"
 	}
-	return pageData{Title: title, Data: d}
+	return templates.Page{Title: title, Data: d}
 }
 
 func (s *Service) acceptInvite(c echo.Context) error {
@@ -167,12 +168,12 @@ func (s *Service) acceptInvite(c echo.Context) error {
 	p := s.invitePageData(l, name)
 	if password != c.FormValue("confirm") {
 		p.Error = "The two passwords do not match. Type the same password in both boxes."
-		return s.render(c, http.StatusBadRequest, "invite", p)
+		return s.pages.Render(c, http.StatusBadRequest, "staff/invite", p)
 	}
 	if _, err := s.AcceptInvite(ctx, token, name, password); err != nil {
 		if apperr.Code(err) == apperr.EINVALID {
 			p.Error = apperr.Message(err)
-			return s.render(c, http.StatusBadRequest, "invite", p)
+			return s.pages.Render(c, http.StatusBadRequest, "staff/invite", p)
 		}
 		return err
 	}
@@ -224,7 +225,7 @@ func (s *Service) renderUsers(c echo.Context, status int, msg, email string, rol
 		}
 		d.Users = append(d.Users, userRow{User: u, Status: s.status(u, now), Sessions: len(ss), Self: me != nil && me.ID == u.ID})
 	}
-	return s.render(c, status, "users", pageData{Title: "Staff accounts", Error: msg, Data: d})
+	return s.pages.Render(c, status, "staff/users", templates.Page{Title: "Staff accounts", Error: msg, Data: d})
 }
 
 func (s *Service) status(u *User, now time.Time) string {
@@ -260,7 +261,7 @@ func (s *Service) invite(c echo.Context) error {
 	}
 	// The link is shown here rather than after a redirect: it is a secret
 	// stored nowhere in clear, not even in a flash message.
-	return s.render(c, http.StatusOK, "link", pageData{Title: "Invitation link", Data: linkData{Link: link, Expires: s.showTime(link.ExpiresAt)}})
+	return s.pages.Render(c, http.StatusOK, "staff/link", templates.Page{Title: "Invitation link", Data: linkData{Link: link, Expires: s.showTime(link.ExpiresAt)}})
 }
 
 func userIDParam(c echo.Context) (int64, error) {
@@ -319,10 +320,10 @@ func (s *Service) reset(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "link", pageData{Title: "Password reset link", Data: linkData{Link: link, Reset: true, Expires: s.showTime(link.ExpiresAt)}})
+	return s.pages.Render(c, http.StatusOK, "staff/link", templates.Page{Title: "Password reset link", Data: linkData{Link: link, Reset: true, Expires: s.showTime(link.ExpiresAt)}})
 }
 
 // home is the staff landing page after sign-in.
 func (s *Service) home(c echo.Context) error {
-	return s.render(c, http.StatusOK, "home", pageData{Title: "Staff"})
+	return s.pages.Render(c, http.StatusOK, "staff/home", templates.Page{Title: "Staff"})
 }

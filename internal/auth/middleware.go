@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/server"
+	"github.com/secondchancekc/secondchance/templates"
 )
 
 // Names on the wire.
@@ -270,19 +271,15 @@ func CSRFToken(c echo.Context) string {
 	return t
 }
 
-// Viewer is what a page template needs to know about who is looking at it.
-type Viewer struct {
-	// User is the signed-in staff member; nil on public pages.
-	User *User
-	// CSRF goes in every form as <input type="hidden" name="csrf_token">.
-	CSRF string
-	// Flash is the one-shot message set by SetFlash before a redirect.
-	Flash string
-}
-
-// ViewerOf returns the Viewer of the request, for page data.
-func ViewerOf(c echo.Context) Viewer {
-	v := Viewer{User: CurrentUser(c), CSRF: CSRFToken(c)}
+// PageViewer tells the page renderer who is looking at the request: the
+// signed-in staff member (nil on public pages), the CSRF token for forms and
+// the session's flash message. cmd passes it to templates.New.
+func PageViewer(c echo.Context) templates.Viewer {
+	var v templates.Viewer
+	if u := CurrentUser(c); u != nil {
+		v.User = u // only a non-nil *User, so that {{if .User}} means signed in
+	}
+	v.CSRF = CSRFToken(c)
 	if sess, _ := c.Get(keySession).(*Session); sess != nil {
 		v.Flash = sess.flash
 	}

@@ -1,0 +1,17 @@
+package templates
+
+// pages lists every page, by file under templates/ without ".html"; the
+// name is what handlers pass to Render. New checks this list against the
+// files both ways. Group them by the package that renders them.
+var pages = []string{
+	// internal/auth: sign-in, accounts, the staff home.
+	"staff/login",
+	"staff/invite",
+	"staff/users",
+	"staff/link",
+	"staff/home",
+
+	// hotline: the text-message log (the outbox page).
+	"staff/outbox",
+	"staff/outbox_message",
+}
