@@ -243,6 +243,11 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 	if err := writeEvents(ctx, tx, ev); err != nil {
 		return nil, err
 	}
+	// Outcomes feed the directory: repeated listing problems flag the
+	// service for re-verification (review.go).
+	if err := s.checkListing(ctx, tx, referralID, serviceID, prev, &merged, now); err != nil {
+		return nil, err
+	}
 	return &merged, tx.Commit()
 }
 

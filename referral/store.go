@@ -27,12 +27,19 @@ type Store struct {
 	// is midnight there); nil is UTC. cmd sets the configured zone
 	// (America/Chicago by default). Times are stored in UTC regardless.
 	Zone *time.Location
+	// ReverifyAfter is how many referrals to a service must come back
+	// "couldn't reach them" or "wrong information" (since its last review
+	// was cleared) before the service is flagged for re-verification; 0 or
+	// less never flags. NewStore sets DefaultReverifyAfter.
+	ReverifyAfter int
+	// Estimate holds the figures of the reports' estimate panel.
+	Estimate EstimateConfig
 }
 
 // NewStore returns a Store on an open database that snapshots services
 // through lookup (DirectorySnapshots in the application).
 func NewStore(d *db.DB, lookup ServiceLookup) *Store {
-	return &Store{db: d, Lookup: lookup, Now: time.Now}
+	return &Store{db: d, Lookup: lookup, Now: time.Now, ReverifyAfter: DefaultReverifyAfter, Estimate: DefaultEstimate}
 }
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
