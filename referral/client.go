@@ -360,6 +360,11 @@ func (s *Store) setOptOut(ctx context.Context, phone, actor string, out bool) (*
 	if err := writeEvents(ctx, tx, append(evs, ev)...); err != nil {
 		return nil, err
 	}
+	if out {
+		if err := cancelClientSMS(ctx, tx, cl.ID, "opted out", actor, now); err != nil {
+			return nil, err
+		}
+	}
 	return cl, tx.Commit()
 }
 
@@ -394,6 +399,13 @@ func (s *Store) DeleteClient(ctx context.Context, clientID, actor string) error 
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE referral SET notes = '' WHERE client_id = ?`, cl.ID); err != nil {
+		return err
+	}
+	// Their texts go too; what they were read as (reply_code) stays.
+	if _, err := tx.ExecContext(ctx, `UPDATE followup SET reply = '' WHERE referral_id IN (SELECT id FROM referral WHERE client_id = ?)`, cl.ID); err != nil {
+		return err
+	}
+	if err := cancelClientSMS(ctx, tx, cl.ID, "client deleted", actor, now); err != nil {
 		return err
 	}
 	if err := redactEvents(ctx, tx, cl.ID); err != nil {

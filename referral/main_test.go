@@ -152,4 +152,3 @@ func wantCode(t testing.TB, err error, code, field string) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }

@@ -206,6 +206,18 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 	if err != nil {
 		return nil, err
 	}
+	out, err := s.recordOutcome(ctx, tx, referralID, serviceID, clientID, o, actor, now)
+	if err != nil {
+		return nil, err
+	}
+	return out, tx.Commit()
+}
+
+// recordOutcome is RecordOutcome inside the caller's transaction, with o's
+// answers already checked. An overall outcome also brings the referral's
+// follow-ups in line (afterOutcome).
+func (s *Store) recordOutcome(ctx context.Context, tx *sql.Tx, referralID, serviceID, clientID string, o Outcome, actor string, now time.Time) (*Outcome, error) {
+	o.RecordedBy, o.RecordedAt = actor, now
 	field := "outcome"
 	if serviceID != "" {
 		var n int
@@ -227,7 +239,7 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 		return nil, err
 	}
 	if prev.sameAnswers(&merged) {
-		return prev, tx.Commit()
+		return prev, nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO referral_outcome (referral_id, service_id, reached, got_help, reason,
 		reason_note, still_needs_help, recorded_by, recorded_at, source) VALUES (?,?,?,?,?,?,?,?,?,?)
@@ -248,7 +260,12 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 	if err := s.checkListing(ctx, tx, referralID, serviceID, prev, &merged, now); err != nil {
 		return nil, err
 	}
-	return &merged, tx.Commit()
+	if serviceID == "" {
+		if err := s.afterOutcome(ctx, tx, referralID, clientID, &merged, actor, now); err != nil {
+			return nil, err
+		}
+	}
+	return &merged, nil
 }
 
 // outcomeCols are the columns scanned by outcomeRow.dest, on the outcome

@@ -203,7 +203,14 @@ func TestEventsForEveryChange(t *testing.T) {
 			{ActionClientUpdated, "language", "staff-7", `"en"`, `"es"`},
 			{ActionConsentSet, "consent", "staff-7", "", `"given":true`},
 			{ActionReferralCreated, "", "staff-7", "", `"created_by":"staff-7"`},
+			// Consent given: the follow-ups are planned with the referral...
+			{ActionFollowupScheduled, KindCheckin, "staff-7", "", `"kind":"checkin"`},
+			{ActionFollowupScheduled, KindReminder, "staff-7", "", `"kind":"reminder"`},
+			{ActionFollowupScheduled, KindCall, "staff-7", "", `"kind":"call"`},
+			// ...and the texts cancelled by the opt-out; the call stays.
 			{ActionOptedOut, "opted_out_at", "system:sms", "", `"2026-`},
+			{ActionFollowupChanged, "state", "system:sms", `"kind":"checkin"`, `"state":"cancelled"`},
+			{ActionFollowupChanged, "state", "system:sms", `"kind":"reminder"`, `"state":"cancelled"`},
 		},
 	}
 	for id, rows := range want {

@@ -34,6 +34,8 @@ type Store struct {
 	ReverifyAfter int
 	// Estimate holds the figures of the reports' estimate panel.
 	Estimate EstimateConfig
+	// Policy is the follow-up schedule; nil is DefaultPolicy.
+	Policy *Policy
 }
 
 // NewStore returns a Store on an open database that snapshots services
@@ -158,6 +160,9 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 	}
 	evs = append(evs, newEvent{ReferralID: r.ID, ClientID: r.ClientID, Actor: r.CreatedBy, At: now, Action: ActionReferralCreated, After: referralView(r)})
 	if err := writeEvents(ctx, tx, evs...); err != nil {
+		return nil, false, err
+	}
+	if err := s.scheduleFollowups(ctx, tx, r, now); err != nil {
 		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/secondchancekc/secondchance/hotline"
+	"github.com/secondchancekc/secondchance/referral"
 )
 
 // Config is every setting, from (highest first) flags, SECONDCHANCE_*
@@ -37,6 +38,14 @@ type Config struct {
 		APIBaseURL          string `mapstructure:"api_base_url"`
 		ValidateSignatures  bool   `mapstructure:"validate_signatures"`
 	} `mapstructure:"twilio"`
+	Followup struct {
+		Steps     string  `mapstructure:"steps"`
+		NeedSteps string  `mapstructure:"need_steps"`
+		Window    string  `mapstructure:"window"`
+		PerSecond float64 `mapstructure:"per_second"`
+		DailyCap  int     `mapstructure:"daily_cap"`
+		Run       bool    `mapstructure:"run"`
+	} `mapstructure:"followup"`
 }
 
 // defaultConfigFile is read from the working folder when --config is not
@@ -66,6 +75,12 @@ var settings = []setting{
 	{"twilio.from_number", "", "The Twilio number texts come from, in E.164 form (+18165550100); or set twilio.messaging_service_sid.", nil},
 	{"twilio.messaging_service_sid", "", "Twilio Messaging Service SID (MG + 32 hex) that picks the sending number; used instead of or with twilio.from_number.", nil},
 	{"twilio.api_base_url", "https://api.twilio.com", "Base URL of Twilio's REST API; point it at a proxy or, in tests, a fake.", nil},
+	{"followup.steps", "checkin=3,reminder=5,call=7,final=30", "Follow-up schedule in days after a referral: SMS check-in, SMS reminder if no reply, staff call task, final SMS check for those who got help (a step left out is not used).", nil},
+	{"followup.need_steps", "", "Per-need schedules overriding followup.steps, e.g. \"housing: checkin=1,reminder=2,call=3,final=30; basic-needs: checkin=2\".", nil},
+	{"followup.window", "09:00-20:00", "Hours (in timezone) follow-up texts are sent in; texts due outside wait for the next window.", nil},
+	{"followup.per_second", 1, "Follow-up texts sent per second at most.", nil},
+	{"followup.daily_cap", 1000, "Follow-up texts sent per day at most; the rest wait for the next day.", nil},
+	{"followup.run", true, "Send due follow-ups from inside serve (every minute); turn off to run `secondchance followups run` from cron instead.", []string{"true", "false"}},
 	{"twilio.validate_signatures", true, "Check the X-Twilio-Signature of Twilio's webhooks; turn off only for local testing.", []string{"true", "false"}},
 }
 
@@ -192,7 +207,36 @@ func (c *Config) validate() error {
 	if err := c.validateTwilio(); err != nil {
 		return err
 	}
+	if _, err := c.followupPolicy(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// followupPolicy is the follow-up schedule and sending limits.
+func (c *Config) followupPolicy() (referral.Policy, error) {
+	p := referral.DefaultPolicy()
+	p.Zone = c.location()
+	f := &c.Followup
+	var err error
+	if p.Default, err = referral.ParseSteps(f.Steps); err != nil {
+		return p, badSetting("followup.steps", f.Steps, err.Error())
+	}
+	if p.Needs, err = referral.ParseNeedSteps(f.NeedSteps); err != nil {
+		return p, badSetting("followup.need_steps", f.NeedSteps, err.Error())
+	}
+	if p.WindowStart, p.WindowEnd, err = referral.ParseWindow(f.Window); err != nil {
+		return p, badSetting("followup.window", f.Window, err.Error())
+	}
+	if f.PerSecond <= 0 || f.PerSecond > 100 {
+		return p, badSetting("followup.per_second", fmt.Sprint(f.PerSecond), "expected a number above 0 and at most 100")
+	}
+	p.PerSecond = f.PerSecond
+	if f.DailyCap < 1 {
+		return p, badSetting("followup.daily_cap", fmt.Sprint(f.DailyCap), "expected a whole number of at least 1")
+	}
+	p.DailyCap = f.DailyCap
+	return p, p.Validate()
 }
 
 // validateTwilio checks the twilio.* settings: each in its own form, and

@@ -26,6 +26,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad base url", map[string]string{"SECONDCHANCE_BASE_URL": "secondchancekc.org"}, nil, `base_url (SECONDCHANCE_BASE_URL) is "secondchancekc.org"`},
 		{"unknown env", map[string]string{"SECONDCHANCE_LISTNE": "x"}, nil, `unknown environment variable SECONDCHANCE_LISTNE`},
 		{"unknown file key", nil, []string{"--config", yaml}, `unknown key "demo_dta"`},
+		{"bad steps", map[string]string{"SECONDCHANCE_FOLLOWUP_STEPS": "checkin=3,remind=5"}, nil, `followup.steps (SECONDCHANCE_FOLLOWUP_STEPS) is "checkin=3,remind=5": unknown step "remind"`},
+		{"bad need steps", map[string]string{"SECONDCHANCE_FOLLOWUP_NEED_STEPS": "jobs: checkin=1"}, nil, `followup.need_steps (SECONDCHANCE_FOLLOWUP_NEED_STEPS) is "jobs: checkin=1": unknown need "jobs"`},
+		{"bad window", map[string]string{"SECONDCHANCE_FOLLOWUP_WINDOW": "20:00-09:00"}, nil, `followup.window (SECONDCHANCE_FOLLOWUP_WINDOW) is "20:00-09:00": "20:00-09:00": the window must start before it ends`},
+		{"bad pace", map[string]string{"SECONDCHANCE_FOLLOWUP_PER_SECOND": "0"}, nil, `followup.per_second (SECONDCHANCE_FOLLOWUP_PER_SECOND) is "0"`},
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, `cannot read`},
 	}
 	for _, c := range cases {

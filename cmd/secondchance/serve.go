@@ -78,12 +78,12 @@ while searches answer from SQL, and then follows every directory change.`,
 				return err
 			}
 			auth.Register(e, authSvc)
-			referrals := referral.NewStore(d, referral.DirectorySnapshots{Store: store})
-			referrals.Zone = cfg.location()
+			referrals, err := a.newReferrals(d, store)
+			if err != nil {
+				return err
+			}
 			referral.RegisterAPI(e.Group("/api/staff"), referrals, staffActor)
-			// The SMS sender (Twilio, or the local outbox without an account).
-			// The follow-up wiring builds it too; keep one when both land.
-			sms, err := hotline.NewSender(cfg.smsSenderConfig(), d, a.log)
+			runner, sms, err := a.newRunner(d, referrals)
 			if err != nil {
 				return err
 			}
@@ -103,10 +103,17 @@ while searches answer from SQL, and then follows every directory change.`,
 			indexed := make(chan error, 1)
 			go func() { indexed <- eng.Run(workers) }()
 			go a.reportSearchStatus(workers, srv, eng)
+			followupsDone := make(chan struct{})
+			if cfg.Followup.Run {
+				go func() { runner.Run(workers); close(followupsDone) }()
+			} else {
+				close(followupsDone)
+			}
 
 			a.log.Info("secondchance is serving", "listen", cfg.Listen, "base_url", cfg.BaseURL, "database", cfg.dbPath())
 			err = srv.Run(ctx)
 			stopWorkers()
+			<-followupsDone
 			if ierr := <-indexed; ierr != nil && err == nil {
 				a.log.Error("search indexer", "err", ierr)
 			}
