@@ -151,13 +151,33 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err := d.Write.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
 		return err
 	}
+	// Versions are applied by set, not by the highest one: migration numbers
+	// are reserved ahead by people working side by side, so a database may
+	// have 0009 from one branch before 0008 from another exists.
+	applied := map[int]bool{}
+	rows, err := d.Write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	if latest := SchemaVersion(); have > latest {
 		return apperr.Errorf(apperr.EINVALID,
 			"database %s has schema version %d but this secondchance knows only up to %d: it was written by a newer version; run that version or restore a backup",
 			d.Path, have, latest)
 	}
 	for _, m := range ms {
-		if m.Version <= have {
+		if applied[m.Version] {
 			continue
 		}
 		if err := d.apply(ctx, m); err != nil {

@@ -70,6 +70,34 @@ func TestNewerDatabaseRefused(t *testing.T) {
 	}
 }
 
+// A migration missing from the record is applied even when a higher one
+// is recorded: numbers are reserved ahead, so 0009 may reach a database
+// before 0008 is written.
+func TestMissingMigrationApplied(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sc.db")
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := Migrations()
+	m := ms[len(ms)-2]
+	if _, err := d.Write.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?`, m.Version); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// Its objects are still there, so applying it again fails, naming it:
+	// the sign that it was tried rather than skipped.
+	d, err = Open(ctx, path)
+	if err == nil {
+		d.Close()
+		t.Fatalf("migration %s, missing from the record, was skipped", m.Name)
+	}
+	if !strings.Contains(err.Error(), m.Name) {
+		t.Errorf("reopening: %v, want an attempt at %s", err, m.Name)
+	}
+}
+
 // A backup of a live database is a consistent copy that passes its
 // integrity check, and never overwrites a file.
 func TestBackup(t *testing.T) {
