@@ -1,0 +1,378 @@
+package templates
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/net/html"
+)
+
+type fakeUser struct {
+	Name  string
+	Role  string
+	Admin bool
+}
+
+func (u *fakeUser) DisplayName() string { return u.Name }
+func (u *fakeUser) IsAdmin() bool       { return u.Admin }
+
+var (
+	admin = &fakeUser{Name: "Ada", Role: "admin", Admin: true}
+	staff = &fakeUser{Name: "Sam", Role: "staff"}
+)
+
+const token = "tok-123"
+
+type m = map[string]any
+
+// sample is one page rendered with representative data, and what its HTML
+// must hold beyond what every page must (checkAccessible).
+type sample struct {
+	page  string
+	path  string
+	p     Page
+	check func(t *testing.T, d *doc)
+}
+
+// samples has at least one entry per registered page: TestEveryPage fails
+// for a page without one.
+var samples = []sample{
+	{page: "staff/login", path: "/staff/login", p: Page{Title: "Staff sign in", Error: "The email or password is wrong.",
+		Data: m{"Email": "sam@example.org", "Next": "/staff/queue"}},
+		check: func(t *testing.T, d *doc) {
+			f := d.one("form", "action", "/staff/login")
+			if v, _ := attr(d.one("input", "name", "next"), "value"); v != "/staff/queue" {
+				t.Errorf("next=%q", v)
+			}
+			if v, _ := attr(d.one("input", "name", "email"), "value"); v != "sam@example.org" {
+				t.Errorf("email kept as %q", v)
+			}
+			if v, _ := attr(f, "aria-describedby"); v != "form-error" {
+				t.Errorf("form not described by its error: %q", v)
+			}
+			d.one("p", "id", "form-error", "role", "alert")
+			d.one("input", "name", "password", "autocomplete", "current-password")
+			if len(d.all("nav")) != 0 {
+				t.Error("navigation shown to someone not signed in")
+			}
+		}},
+	{page: "staff/invite", path: "/staff/invite/x", p: Page{Title: "Create your staff account",
+		Data: m{"Reset": false, "Email": "new@example.org", "Role": "staff", "Expires": "Thu 5 Mar 2026 9:00 AM CST", "Name": "New"}},
+		check: func(t *testing.T, d *doc) {
+			d.one("input", "name", "name", "value", "New")
+			d.one("input", "name", "password", "autocomplete", "new-password")
+			d.one("input", "name", "confirm")
+		}},
+	{page: "staff/users", path: "/staff/admin/users", p: Page{Title: "Staff accounts", User: admin,
+		Data: m{"InviteEmail": "", "InviteRole": "staff", "Users": []m{
+			{"ID": 1, "Email": "ada@example.org", "Name": "Ada", "Role": "admin", "Status": "Active", "Sessions": 1, "Self": true, "Disabled": false},
+			{"ID": 2, "Email": "sam@example.org", "Name": "Sam", "Role": "staff", "Status": "Active", "Sessions": 0, "Self": false, "Disabled": false},
+			{"ID": 3, "Email": "old@example.org", "Name": "", "Role": "staff", "Status": "Disabled", "Sessions": 0, "Self": false, "Disabled": true},
+		}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("form", "action", "/staff/admin/users/invite")
+			d.one("form", "action", "/staff/admin/users/2/disable")
+			d.one("form", "action", "/staff/admin/users/2/reset")
+			d.one("form", "action", "/staff/admin/users/3/enable")
+			if n := len(d.all("tr")); n != 4 {
+				t.Errorf("%d table rows, want a header and 3", n)
+			}
+			d.one("option", "value", "staff", "selected", "")
+		}},
+	{page: "staff/link", path: "/staff/admin/users/invite", p: Page{Title: "Invitation link", User: admin,
+		Data: m{"Reset": false, "Expires": "Thu 5 Mar 2026 9:00 AM CST", "Link": m{"URL": "https://example.org/staff/invite/abc", "Email": "new@example.org", "Role": "staff"}}},
+		check: func(t *testing.T, d *doc) {
+			if got := text(d.one("p", "id", "link")); got != "https://example.org/staff/invite/abc" {
+				t.Errorf("link %q", got)
+			}
+		}},
+	{page: "staff/home", path: "/staff/", p: Page{Title: "Staff", User: staff},
+		check: func(t *testing.T, d *doc) {
+			main := d.one("main")
+			for _, href := range []string{"/staff/queue", "/staff/referrals/new", "/staff/reports", "/staff/outbox"} {
+				if len(all(main, tag("a", "href", href))) != 1 {
+					t.Errorf("home does not link to %s", href)
+				}
+			}
+			if len(d.all("a", "href", "/staff/admin/users")) != 0 {
+				t.Error("staff (not admin) see the accounts link")
+			}
+		}},
+	{page: "staff/outbox", path: "/staff/outbox", p: Page{Title: "Outbox", User: staff,
+		Data: m{"Purpose": "followup", "Status": "", "Purposes": []string{"followup", "results"}, "Statuses": []string{"sending", "sent", "unsure"},
+			"Total": 120, "First": 51, "Last": 52, "Newer": "/staff/outbox?purpose=followup", "Older": "/staff/outbox?page=3&purpose=followup",
+			"Rows": []m{
+				{"ID": 9, "ISOTime": "2026-03-02T15:00:00Z", "Time": "Mon 2 Mar 2026 9:00 AM CST", "Masked": "+1816***0100", "Body": "Did you reach them?",
+					"Purpose": "followup", "Provider": "outbox", "Status": "sent", "Error": "", "Unsure": false},
+				{"ID": 8, "ISOTime": "2026-03-02T14:00:00Z", "Time": "Mon 2 Mar 2026 8:00 AM CST", "Masked": "+1816***0101", "Body": "<b>hi</b>",
+					"Purpose": "followup", "Provider": "twilio", "Status": "unsure", "Error": "no answer", "Unsure": true},
+			}}},
+		check: func(t *testing.T, d *doc) {
+			if n := len(d.all("th")); n != 7 {
+				t.Errorf("%d column headers, want 7", n)
+			}
+			rows := all(d.one("tbody"), tag("tr"))
+			if len(rows) != 2 {
+				t.Fatalf("%d rows", len(rows))
+			}
+			if c, _ := attr(rows[1], "class"); c != "warn" || len(all(rows[1], tag("form", "action", "/staff/outbox/8/release"))) != 1 {
+				t.Errorf("the unsure row is not highlighted with a release button")
+			}
+			if c, _ := attr(rows[0], "class"); c != "" || len(all(rows[0], tag("form"))) != 0 {
+				t.Errorf("a sent row is highlighted or releasable")
+			}
+			if !strings.Contains(text(rows[1]), "<b>hi</b>") {
+				t.Error("the body is not shown as text")
+			}
+			d.one("option", "value", "followup", "selected", "")
+			d.one("form", "method", "get", "action", "/staff/outbox")
+			d.one("a", "rel", "prev", "href", "/staff/outbox?purpose=followup")
+			d.one("a", "rel", "next")
+			if len(d.all("a", "href", "/staff/outbox/9")) != 1 {
+				t.Error("no link to a message's page")
+			}
+		}},
+	{page: "staff/outbox_message", path: "/staff/outbox/8", p: Page{Title: "Text message 8", User: staff,
+		Data: m{"ID": 8, "To": "+18165550101", "Body": "Did you reach them?", "Purpose": "followup", "Status": "unsure", "Provider": "twilio",
+			"ProviderSID": "", "ProviderStatus": "", "Attempts": 1, "ISOTime": "2026-03-02T14:00:00Z", "Time": "Mon 2 Mar 2026 8:00 AM CST",
+			"Updated": "Mon 2 Mar 2026 8:01 AM CST", "Error": "no answer", "Ref": "followup:8", "Unsure": true, "StatusHelp": "Unsure: check first."}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "tel:+18165550101")
+			d.one("form", "action", "/staff/outbox/8/release")
+			d.one("dl")
+		}},
+}
+
+func newTest(t *testing.T) *Renderer {
+	t.Helper()
+	r, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// render runs page through Render in an echo context at path.
+func render(t *testing.T, r *Renderer, path, page string, p Page) (*httptest.ResponseRecorder, error) {
+	t.Helper()
+	e := echo.New()
+	rec := httptest.NewRecorder()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, path, nil), rec)
+	return rec, r.Render(c, http.StatusOK, page, p)
+}
+
+// Every registered page renders with its sample into well-formed,
+// accessible HTML with the staff layout around it.
+func TestEveryPage(t *testing.T) {
+	r := newTest(t)
+	for _, name := range pages {
+		if !slices.ContainsFunc(samples, func(s sample) bool { return s.page == name }) {
+			t.Errorf("page %s has no sample in templates_test.go", name)
+		}
+	}
+	for _, s := range samples {
+		t.Run(s.page, func(t *testing.T) {
+			s.p.CSRF = token
+			rec, err := render(t, r, s.path, s.page, s.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := parseDoc(t, rec.Body.Bytes())
+			d.checkAccessible("en", s.p.Title, token)
+			if s.p.User != nil {
+				d.one("nav", "aria-label", "Staff pages")
+				d.one("form", "action", "/staff/logout")
+			}
+			s.check(t, d)
+		})
+	}
+}
+
+// The staff navigation: every section, Users for admins only, the current
+// one marked, and a sign-out form carrying the CSRF token.
+func TestStaffNav(t *testing.T) {
+	r := newTest(t)
+	for _, u := range []*fakeUser{admin, staff} {
+		rec, err := render(t, r, "/staff/outbox/3", "staff/home", Page{Title: "Staff", User: u, CSRF: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := parseDoc(t, rec.Body.Bytes())
+		nav := d.one("nav", "aria-label", "Staff pages")
+		var hrefs []string
+		for _, a := range all(nav, tag("a")) {
+			h, _ := attr(a, "href")
+			hrefs = append(hrefs, h)
+		}
+		want := []string{"/staff/", "/staff/queue", "/staff/referrals/new", "/staff/reports", "/staff/outbox"}
+		if u.Admin {
+			want = append(want, "/staff/admin/users")
+		}
+		if !slices.Equal(hrefs, want) {
+			t.Errorf("%s: nav %v, want %v", u.Name, hrefs, want)
+		}
+		cur := all(nav, func(n *html.Node) bool { return has(n, "aria-current") })
+		if len(cur) != 1 || text(cur[0]) != "Outbox" {
+			t.Errorf("%s: current page marked on %d links", u.Name, len(cur))
+		}
+		d.one("input", "name", "csrf_token", "value", token)
+	}
+}
+
+// Render sets the security headers; staff pages are never cached; the
+// viewer fills who is looking.
+func TestRenderHeadersAndViewer(t *testing.T) {
+	r, err := New(Options{Viewer: func(echo.Context) Viewer { return Viewer{User: admin, CSRF: "from-session", Flash: "Saved."} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := render(t, r, "/staff/", "staff/home", Page{Title: "Staff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rec.Header()
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") ||
+		!strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers %v", h)
+	}
+	if !strings.HasPrefix(h.Get("Content-Type"), "text/html") || rec.Code != 200 {
+		t.Errorf("%d %s", rec.Code, h.Get("Content-Type"))
+	}
+	d := parseDoc(t, rec.Body.Bytes())
+	d.checkAccessible("en", "Staff", "from-session")
+	if got := text(d.one("p", "role", "status")); got != "Saved." {
+		t.Errorf("flash %q", got)
+	}
+	if len(all(d.one("nav", "aria-label", "Staff pages"), tag("a", "href", "/staff/admin/users"))) != 1 {
+		t.Error("the admin's navigation has no Users link")
+	}
+}
+
+// A template error and an unknown page are errors, not panics or half a
+// page.
+func TestRenderErrors(t *testing.T) {
+	r := newTest(t)
+	rec, err := render(t, r, "/staff/x", "staff/nope", Page{})
+	if err == nil || rec.Body.Len() != 0 {
+		t.Errorf("unknown page: %v, %d bytes sent", err, rec.Body.Len())
+	}
+	// users.html ranges over .Data.Users: a string cannot be ranged.
+	rec, err = render(t, r, "/staff/admin/users", "staff/users", Page{Title: "x", User: admin, Data: m{"Users": 7}})
+	if err == nil || rec.Body.Len() != 0 {
+		t.Errorf("bad data: %v, %d bytes sent", err, rec.Body.Len())
+	}
+}
+
+// testFS is a small template tree with a public page, for the start-up
+// checks and the public layout.
+func testFS(t *testing.T) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for _, f := range []string{"layouts/base.html", "layouts/staff.html", "layouts/public.html", "messages/en.json", "messages/es.json", "staff/home.html"} {
+		b, err := files.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[f] = &fstest.MapFile{Data: b}
+	}
+	fsys["public/home.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}<p>{{t .Lang "footer.free"}}</p>{{end}}`)}
+	return fsys
+}
+
+// New refuses to start when the page files and the list disagree, or a
+// page is broken, naming the file.
+func TestStartupChecks(t *testing.T) {
+	ok := []string{"staff/home", "public/home"}
+	if _, err := newRenderer(testFS(t), ok, Options{}); err != nil {
+		t.Fatalf("a consistent tree: %v", err)
+	}
+	for _, tc := range []struct {
+		Name  string
+		Edit  func(fstest.MapFS)
+		Pages []string
+		Want  string
+	}{
+		{"unregistered page", func(f fstest.MapFS) {
+			f["staff/queue.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{end}}`)}
+		}, ok, `staff/queue.html is not registered: add "staff/queue"`},
+		{"registered page without a file", nil, append(ok, "staff/queue"), "staff/queue is registered but staff/queue.html does not exist"},
+		{"listed twice", nil, append(ok, "staff/home"), "listed twice"},
+		{"page outside a page folder", func(f fstest.MapFS) {
+			f["partials/x.html"] = &fstest.MapFile{Data: []byte(`x`)}
+		}, ok, "partials/x.html is not a page"},
+		{"no content", func(f fstest.MapFS) {
+			f["staff/home.html"] = &fstest.MapFile{Data: []byte(`<p>hello</p>`)}
+		}, ok, `staff/home defines no {{define "content"}}`},
+		{"syntax error", func(f fstest.MapFS) {
+			f["staff/home.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{if}}{{end}}`)}
+		}, ok, "templates: page staff/home"},
+		{"Spanish message missing", func(f fstest.MapFS) {
+			f["messages/es.json"] = &fstest.MapFile{Data: []byte(`{"skip": "Saltar"}`)}
+		}, ok, `messages/es.json has no "nav.queue"`},
+	} {
+		t.Run(tc.Name, func(t *testing.T) {
+			fsys := testFS(t)
+			if tc.Edit != nil {
+				tc.Edit(fsys)
+			}
+			_, err := newRenderer(fsys, tc.Pages, Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.Want) {
+				t.Errorf("error %v, want one containing %q", err, tc.Want)
+			}
+		})
+	}
+}
+
+// The public layout: the page's language (English unless it is one of
+// ours), words from the catalog, the hotline, no staff navigation, and
+// cacheable.
+func TestPublicLayout(t *testing.T) {
+	r, err := newRenderer(testFS(t), []string{"staff/home", "public/home"}, Options{Viewer: func(echo.Context) Viewer { return Viewer{CSRF: "x"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ lang, want, words string }{
+		{"es", "es", "Saltar al contenido principal"},
+		{"en", "en", "Skip to main content"},
+		{"fr", "en", "Skip to main content"},
+	} {
+		rec, err := render(t, r, "/", "public/home", Page{Title: "Second Chance", Lang: tc.lang})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := parseDoc(t, rec.Body.Bytes())
+		d.checkAccessible(tc.want, "Second Chance", "x")
+		if got := text(d.one("a", "class", "skip")); got != tc.words {
+			t.Errorf("%s: skip link %q", tc.lang, got)
+		}
+		d.one("a", "href", "tel:+18162310217")
+		if len(d.all("nav")) != 0 {
+			t.Errorf("%s: staff navigation on a public page", tc.lang)
+		}
+		if rec.Header().Get("Cache-Control") == "no-store" {
+			t.Errorf("%s: a public page marked no-store", tc.lang)
+		}
+	}
+}
+
+// An unknown message key fails the render with its name.
+func TestUnknownMessage(t *testing.T) {
+	fsys := testFS(t)
+	fsys["public/home.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{t .Lang "no.such"}}{{end}}`)}
+	r, err := newRenderer(fsys, []string{"staff/home", "public/home"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := render(t, r, "/", "public/home", Page{Title: "x"})
+	if err == nil || !strings.Contains(err.Error(), `"no.such"`) || rec.Body.Len() != 0 {
+		t.Errorf("error %v, %d bytes sent", err, rec.Body.Len())
+	}
+}
