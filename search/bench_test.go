@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/search"
 )
 
 // BenchmarkBuild10k and BenchmarkBuild100k time a full index build of the
@@ -234,125 +233,7 @@ func loadAverage() float64 {
 	return f
 }
 
-// --- experiments behind the engine changes proposed in docs/benchmarks.md ---
-
-// searchVariant is what Engine.Search sends to bleve with one part changed,
-// to measure what that part costs.
-type searchVariant struct {
-	name     string
-	noDocID  bool // no document-id tiebreak in the sort (bleve then loads every hit's external id only for the page)
-	noClosed bool // no "temporarily closed last" sort field
-	noFacets bool
-	oneFacet bool // the category facet only: what one facet field holding all three would cost, roughly
-	geoSort  bool // near a point with a radius: no geo filter, sort by distance only (the idea; totals and facets then count everything)
-}
-
-var searchVariants = []searchVariant{
-	{name: "engine"},
-	{name: "no-docid-tiebreak", noDocID: true},
-	{name: "no-docid-no-closed", noDocID: true, noClosed: true},
-	{name: "one-facet", oneFacet: true},
-	{name: "no-facets", noFacets: true},
-	{name: "no-geo-filter", geoSort: true},
-}
-
-func (e *Engine) searchVariant(ctx context.Context, q Query, v searchVariant) (int, error) {
-	idx := e.idx
-	groups := e.syn.analyze(q.Text)
-	now := e.now()
-	qq := q
-	if v.geoSort && q.HasPoint && q.Radius > 0 {
-		qq.Radius = 0
-		qq.Sort = "distance"
-	}
-	run := func(all bool) (int, error) {
-		bq := e.build(qq, groups, all, now)
-		offset := (q.Page - 1) * q.PerPage
-		size := q.PerPage
-		if q.HasPoint {
-			size = (offset+q.PerPage)*2 + 10
-			offset = 0
-		}
-		req := bleve.NewSearchRequestOptions(bq, size, offset, false)
-		var order search.SortOrder
-		if !v.noClosed {
-			order = append(order, &search.SortField{Field: fClosed, Type: search.SortFieldAsString, Mode: search.SortFieldDefault, Missing: search.SortFieldMissingLast})
-		}
-		if qq.HasPoint && qq.Sort == "distance" {
-			geo, err := search.NewSortGeoDistance(fGeo, "mi", q.Lon, q.Lat, false)
-			if err != nil {
-				return 0, err
-			}
-			order = append(order, geo)
-		}
-		order = append(order, &search.SortScore{Desc: true})
-		if !v.noDocID {
-			order = append(order, &search.SortDocID{})
-		}
-		req.SortByCustom(order)
-		if v.oneFacet {
-			req.AddFacet(fCat, bleve.NewFacetRequest(fCat, 20))
-		} else if !v.noFacets {
-			req.AddFacet(fCat, bleve.NewFacetRequest(fCat, 20))
-			req.AddFacet(fFact, bleve.NewFacetRequest(fFact, 20))
-			req.AddFacet(fLang, bleve.NewFacetRequest(fLang, 20))
-		}
-		sr, err := idx.SearchInContext(ctx, req)
-		if err != nil {
-			return 0, err
-		}
-		return int(sr.Total), nil
-	}
-	total, err := run(true)
-	if err == nil && total < relaxBelow && needCount(groups) > 1 {
-		if relaxed, err := run(false); err != nil || relaxed > total {
-			return relaxed, err
-		}
-	}
-	return total, err
-}
-
-// BenchmarkSearchVariants10k times each query shape with one part of the
-// bleve request changed (see searchVariants), at 10,000 services.
-func BenchmarkSearchVariants10k(b *testing.B)  { benchVariants(b, 10_000) }
-func BenchmarkSearchVariants100k(b *testing.B) { benchVariants(b, 100_000) }
-
-func benchVariants(b *testing.B, n int) {
-	set := openBench(b, n)
-	ctx := context.Background()
-	for _, shape := range shapesAndMix() {
-		qs := parseMix(b, shape.queries)
-		for _, v := range searchVariants {
-			if v.geoSort && !strings.HasPrefix(shape.name, "distance") && shape.name != "mix" {
-				continue
-			}
-			b.Run(shape.name+"/"+v.name, func(b *testing.B) {
-				for range 2 {
-					for _, q := range qs {
-						if _, err := set.engine.searchVariant(ctx, q, v); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				var lat latencies
-				i := 0
-				for b.Loop() {
-					q := qs[i%len(qs)]
-					i++
-					if err := lat.time(func() error {
-						_, err := set.engine.searchVariant(ctx, q, v)
-						return err
-					}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				lat.report(b)
-			})
-		}
-	}
-}
+// --- experiments behind the build changes in docs/benchmarks.md ---
 
 // buildVariant is Engine.Rebuild's loop with one thing changed, to measure
 // what it would save.
@@ -510,8 +391,9 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkMixQueries10k and BenchmarkMixQueries100k log, for each query
-// of the 50-query mix, its total and median latency through
-// Engine.Search (with -v), to show which queries make the p99.
+// of the 50-query mix, its total, median and worst latency and median CPU
+// time (of the benchmark's thread) through Engine.Search (with -v), to show
+// which queries make the p99; slowest CPU first.
 func BenchmarkMixQueries10k(b *testing.B)  { benchMixQueries(b, 10_000) }
 func BenchmarkMixQueries100k(b *testing.B) { benchMixQueries(b, 100_000) }
 
@@ -520,35 +402,40 @@ func benchMixQueries(b *testing.B, n int) {
 	ctx := context.Background()
 	qs := parseMix(b, queryMix)
 	type row struct {
-		q          string
-		total      int
-		p50, worst time.Duration
+		q               string
+		total           int
+		p50, worst, cpu time.Duration
 	}
 	var rows []row
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for b.Loop() {
 		rows = rows[:0]
 		for i, q := range qs {
-			var lat []time.Duration
+			var lat, cpu []time.Duration
 			total := 0
 			for k := range 13 {
-				start := time.Now()
+				start, c0 := time.Now(), threadCPU()
 				r, err := set.engine.Search(ctx, q)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if k >= 3 { // the first three warm up
 					lat = append(lat, time.Since(start))
+					cpu = append(cpu, threadCPU()-c0)
 				}
 				total = r.Total
 			}
 			slices.Sort(lat)
-			rows = append(rows, row{queryMix[i], total, lat[len(lat)/2], lat[len(lat)-1]})
+			slices.Sort(cpu)
+			rows = append(rows, row{queryMix[i], total, lat[len(lat)/2], lat[len(lat)-1], cpu[len(cpu)/2]})
 		}
 	}
-	slices.SortFunc(rows, func(a, c row) int { return int(c.p50 - a.p50) })
+	slices.SortFunc(rows, func(a, c row) int { return int(c.cpu - a.cpu) })
 	for _, r := range rows {
-		b.Logf("%-62s total %6d  p50 %7.2f ms  max %7.2f ms", r.q, r.total, ms(r.p50), ms(r.worst))
+		b.Logf("%-62s total %6d  p50 %7.2f ms  max %7.2f ms  cpu p50 %6.2f ms", r.q, r.total, ms(r.p50), ms(r.worst), ms(r.cpu))
 	}
+	b.ReportMetric(loadAverage(), "loadavg")
 }
 
 // BenchmarkCards10k times what Answer adds to Search: the ten result cards

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -25,24 +26,28 @@ import (
 // hit) and the stored id for the doc-id tie-break: 60 to 80% of a search's
 // time went there. What the engine needs of a document is small and never
 // changes while its index segment lives (segments are immutable), so it is
-// read once per segment into a table (docTable) and every search reads the
-// table instead: the matching documents come from bleve's searchers as
-// before, with the same scores, and are ranked, collapsed by service,
-// counted and faceted here.
-//
-// Collapsing here also makes totals and facets count services, not places:
-// near a point, every place of a service may match, and a service is
-// counted once (its facets once) and ranked by its best place.
+// read once per segment into a table (segTable) and every search reads the
+// table instead: the matching documents come from bleve's searchers, with
+// bleve's scores, and are filtered by radius and age, ranked (temporarily
+// closed last, then nearest place or score, then id), counted and faceted
+// here. A document is a service (see docs/search.md), so totals and facets
+// count services.
 
 // segTable is what the collector knows of each document of one segment,
 // by local document number.
 type segTable struct {
-	ids    []string  // external id: "service/place", or "service" for a remote service
-	svc    []int32   // the service, interned (see docTables.svcs); -1 for an unreadable document
+	ids    []string  // external id: the service id; "" for a document that cannot be read
 	closed []bool    // temporarily closed
 	vals   [][]int32 // facet values (interned, see docTables.vals): categories, facts, languages
-	lat    []float64 // the place, as bleve decodes it (NaN when none)
-	lon    []float64
+	places [][]place // physical places, in the service's order; none for a service by phone or online only
+	minAge []float64 // eligibility ages (0 and 200 when unset)
+	maxAge []float64
+}
+
+// place is one physical place of a service.
+type place struct {
+	id       string // service_at_location id
+	lat, lon float64
 }
 
 // facetValue is one interned facet value.
@@ -58,7 +63,6 @@ type docTables struct {
 
 	mu     sync.Mutex
 	segs   map[segKey]*segTable
-	svcIDs map[string]int32
 	vals   []facetValue
 	valIDs map[facetValue]int32
 }
@@ -66,7 +70,7 @@ type docTables struct {
 type segKey struct{ id, count uint64 }
 
 func newDocTables(idx bleve.Index) *docTables {
-	return &docTables{idx: idx, segs: map[segKey]*segTable{}, svcIDs: map[string]int32{}, valIDs: map[facetValue]int32{}}
+	return &docTables{idx: idx, segs: map[segKey]*segTable{}, valIDs: map[facetValue]int32{}}
 }
 
 // tablesFor returns the tables of idx (a new set when the index changed).
@@ -80,10 +84,9 @@ func (e *Engine) tablesFor(idx bleve.Index) *docTables {
 }
 
 // snapshotTables returns the table of each segment of the snapshot (in
-// order), building the missing ones, the number of interned services and
-// the facet values. Tables of segments no longer in the snapshot are
+// order), building the missing ones, and the facet values. Tables of segments no longer in the snapshot are
 // dropped (a search on an older snapshot would rebuild them).
-func (t *docTables) snapshotTables(snap *scorch.IndexSnapshot) ([]*segTable, int, []facetValue, error) {
+func (t *docTables) snapshotTables(snap *scorch.IndexSnapshot) ([]*segTable, []facetValue, error) {
 	segs := snap.Segments()
 	out := make([]*segTable, len(segs))
 	t.mu.Lock()
@@ -96,7 +99,7 @@ func (t *docTables) snapshotTables(snap *scorch.IndexSnapshot) ([]*segTable, int
 		if tab == nil {
 			var err error
 			if tab, err = t.build(ss); err != nil {
-				return nil, 0, nil, err
+				return nil, nil, err
 			}
 			t.segs[k] = tab
 		}
@@ -107,15 +110,15 @@ func (t *docTables) snapshotTables(snap *scorch.IndexSnapshot) ([]*segTable, int
 			delete(t.segs, k)
 		}
 	}
-	return out, len(t.svcIDs), t.vals, nil
+	return out, t.vals, nil
 }
 
-var tableFields = []string{fCat, fFact, fLang, fClosed, fGeo}
+var tableFields = []string{fCat, fFact, fLang, fClosed, fPlace, fMinAge, fMaxAge}
 
 func newSegTable(n int) *segTable {
 	return &segTable{
-		ids: make([]string, n), svc: make([]int32, n), closed: make([]bool, n),
-		vals: make([][]int32, n), lat: make([]float64, n), lon: make([]float64, n),
+		ids: make([]string, n), closed: make([]bool, n), vals: make([][]int32, n),
+		places: make([][]place, n), minAge: make([]float64, n), maxAge: make([]float64, n),
 	}
 }
 
@@ -143,31 +146,40 @@ func (t *docTables) build(ss *scorch.SegmentSnapshot) (*segTable, error) {
 // fill sets a table's row from the document's id and doc values. Call
 // with mu held.
 func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDocValues func(index.DocValueVisitor) error) error {
-	tab.svc[doc] = -1
-	tab.lat[doc], tab.lon[doc] = math.NaN(), math.NaN()
-	tab.closed[doc] = false
+	tab.ids[doc], tab.closed[doc], tab.vals[doc], tab.places[doc] = "", false, nil, nil
+	tab.minAge[doc], tab.maxAge[doc] = 0, 200
 	if idErr != nil || id == nil {
 		return nil // deleted and gone: never a hit
 	}
-	tab.ids[doc] = string(id)
-	sid, _, _ := strings.Cut(tab.ids[doc], "/")
-	s, ok := t.svcIDs[sid]
-	if !ok {
-		s = int32(len(t.svcIDs))
-		t.svcIDs[sid] = s
-	}
-	tab.svc[doc] = s
 	var vals []int32
+	var order []int
 	err := visitDocValues(func(field string, term []byte) {
 		switch field {
 		case fClosed:
 			tab.closed[doc] = string(term) == "1"
-		case fGeo:
+		case fPlace:
+			// "n service_at_location_id lat lon": doc values come sorted,
+			// n restores the service's order
+			f := strings.Fields(string(term))
+			if len(f) != 4 {
+				return
+			}
+			n, err1 := strconv.Atoi(f[0])
+			lat, err2 := strconv.ParseFloat(f[2], 64)
+			lon, err3 := strconv.ParseFloat(f[3], 64)
+			if err1 == nil && err2 == nil && err3 == nil {
+				tab.places[doc] = append(tab.places[doc], place{id: f[1], lat: lat, lon: lon})
+				order = append(order, n)
+			}
+		case fMinAge, fMaxAge:
 			pc := numeric.PrefixCoded(term)
-			if shift, err := pc.Shift(); err == nil && shift == 0 && math.IsNaN(tab.lat[doc]) {
+			if shift, err := pc.Shift(); err == nil && shift == 0 {
 				if i64, err := pc.Int64(); err == nil {
-					tab.lon[doc] = geo.MortonUnhashLon(uint64(i64))
-					tab.lat[doc] = geo.MortonUnhashLat(uint64(i64))
+					if field == fMinAge {
+						tab.minAge[doc] = numeric.Int64ToFloat64(i64)
+					} else {
+						tab.maxAge[doc] = numeric.Int64ToFloat64(i64)
+					}
 				}
 			}
 		default:
@@ -184,7 +196,20 @@ func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDo
 	if err != nil {
 		return fmt.Errorf("search: reading doc values: %w", err)
 	}
+	if ps := tab.places[doc]; len(ps) > 1 {
+		sorted := make([]place, len(ps))
+		idx := make([]int, len(ps))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int { return order[a] - order[b] })
+		for i, k := range idx {
+			sorted[i] = ps[k]
+		}
+		tab.places[doc] = sorted
+	}
 	tab.vals[doc] = vals
+	tab.ids[doc] = string(id)
 	return nil
 }
 
@@ -233,18 +258,21 @@ func (e *Engine) warm() {
 // collectSpec is what a search asks of the collector.
 type collectSpec struct {
 	want     int             // services to rank: (page-1)*per_page + per_page
+	point    bool            // lat/lon given: each hit is placed at its nearest place
 	distance bool            // sort by distance from lat/lon (nearest place)
-	radius   float64         // metres; 0 = none (remote services always pass)
-	lat, lon float64         // the point, when distance or radius
+	radius   float64         // metres; 0 = none (services by phone or online always pass)
+	lat, lon float64         // the point
+	age      float64         // eligible at this age; 0 = any
 	implied  map[string]bool // reentry facts the query implies: each multiplies the score by 1+factRank
 }
 
-// entry is one service found: its best document.
+// entry is one service found.
 type entry struct {
 	closed bool
-	dist   float64 // miles; +Inf when sorting by distance and it has no place
+	dist   float64 // miles when sorting by distance (+Inf for a service with no place), else 0
 	score  float64
 	id     string
+	place  string // the place it is shown at: the nearest to the point, else its first
 }
 
 // before says whether a ranks before b: open before temporarily closed,
@@ -262,18 +290,9 @@ func (a *entry) before(b *entry) bool {
 	return a.id < b.id
 }
 
-// scratch is per-search memory, reused.
-type scratch struct {
-	stamp []uint32 // stamp[svc] == gen when the service was seen in this search
-	best  []int32  // best[svc] = its entry
-	gen   uint32
-}
-
-var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
-
 const metresPerMile = 1609.344
 
-// collect runs bq over idx and ranks, collapses and counts its hits.
+// collect runs bq over idx and filters, ranks and counts its hits.
 func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, spec collectSpec) (hits []entry, total int, facets map[string][]Facet, err error) {
 	adv, err := idx.Advanced()
 	if err != nil {
@@ -289,12 +308,11 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		tabs    []*segTable
 		offsets []uint64
 		rows    *rowReader
-		nsvc    int
 		vals    []facetValue
 	)
 	tables := e.tablesFor(idx)
 	if snap, ok := r.(*scorch.IndexSnapshot); ok {
-		if tabs, nsvc, vals, err = tables.snapshotTables(snap); err != nil {
+		if tabs, vals, err = tables.snapshotTables(snap); err != nil {
 			return nil, 0, nil, err
 		}
 		offsets = make([]uint64, len(tabs)+1)
@@ -307,22 +325,6 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 			return nil, 0, nil, err
 		}
 		rows = &rowReader{t: tables, r: r, dvr: dvr, tab: newSegTable(1)}
-		// every service and value is interned before the loop, so that
-		// the counts below have room for them
-		q := bleve.NewMatchAllQuery()
-		all, err := q.Searcher(ctx, r, idx.Mapping(), search.SearcherOptions{})
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		actx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(all.DocumentMatchPoolSize()+1, 0)}
-		for d, err := all.Next(actx); d != nil && err == nil; d, err = all.Next(actx) {
-			rows.row(d.IndexInternalID)
-			actx.DocumentMatchPool.Put(d)
-		}
-		all.Close()
-		tables.mu.Lock()
-		nsvc, vals = len(tables.svcIDs), tables.vals
-		tables.mu.Unlock()
 	}
 
 	// The context bleve's own search sets up for its searchers.
@@ -337,26 +339,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	defer s.Close()
 	sctx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0), IndexReader: r}
 
-	implied := make([]bool, len(vals))
-	for i, v := range vals {
-		implied[i] = v.field == fFact && spec.implied[v.value]
-	}
-	counts := make([]int, len(vals))
-
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	if len(sc.stamp) < nsvc {
-		sc.stamp = make([]uint32, nsvc+nsvc/4)
-		sc.best = make([]int32, len(sc.stamp))
-		sc.gen = 0
-	}
-	sc.gen++
-	if sc.gen == 0 { // wrapped: start afresh
-		clear(sc.stamp)
-		sc.gen = 1
-	}
-	gen := sc.gen
-
+	var counts []int
 	var entries []entry
 	seg := 0
 	n := 0
@@ -382,45 +365,51 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 			tab, local = tabs[seg], g-offsets[seg]
 		}
 		sctx.DocumentMatchPool.Put(d)
-		svc := tab.svc[local]
-		if svc < 0 {
+		if tab.ids[local] == "" {
 			continue
 		}
-		dist := 0.0
-		if spec.distance || spec.radius > 0 {
-			if lat := tab.lat[local]; !math.IsNaN(lat) {
-				km := geo.Haversin(spec.lon, spec.lat, tab.lon[local], lat)
-				if spec.radius > 0 && km > spec.radius/1000 {
+		if spec.age > 0 && (tab.minAge[local] > spec.age || tab.maxAge[local] < spec.age) {
+			continue
+		}
+		en := entry{closed: tab.closed[local], score: score, id: tab.ids[local]}
+		if ps := tab.places[local]; len(ps) > 0 {
+			en.place = ps[0].id
+			if spec.point {
+				best := math.Inf(1)
+				for _, p := range ps {
+					if km := geo.Haversin(spec.lon, spec.lat, p.lon, p.lat); km < best {
+						best, en.place = km, p.id
+					}
+				}
+				if spec.radius > 0 && best*1000 > spec.radius {
 					continue
 				}
 				if spec.distance {
-					dist = km * 1000 / metresPerMile
+					en.dist = best * 1000 / metresPerMile
 				}
-			} else if spec.distance {
-				dist = math.Inf(1)
 			}
+		} else if spec.distance {
+			en.dist = math.Inf(1)
 		}
 		for _, v := range tab.vals[local] {
-			if implied[v] {
-				score *= 1 + factRank
+			if rows != nil {
+				vals = tables.values()
+			}
+			if int(v) >= len(counts) {
+				counts = append(counts, make([]int, int(v)+1-len(counts))...)
+			}
+			counts[v]++
+			if f := vals[v]; f.field == fFact && spec.implied[f.value] {
+				en.score *= 1 + factRank
 			}
 		}
-		en := entry{closed: tab.closed[local], dist: dist, score: score, id: tab.ids[local]}
-		if sc.stamp[svc] != gen {
-			sc.stamp[svc] = gen
-			sc.best[svc] = int32(len(entries))
-			entries = append(entries, en)
-			for _, v := range tab.vals[local] {
-				counts[v]++
-			}
-			continue
-		}
-		if b := &entries[sc.best[svc]]; en.before(b) {
-			*b = en
-		}
+		entries = append(entries, en)
 	}
 	if err != nil {
 		return nil, 0, nil, err
+	}
+	if rows != nil {
+		vals = tables.values()
 	}
 
 	// The first `want` services, in order.
@@ -458,9 +447,9 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	facets = map[string][]Facet{}
 	for key, field := range map[string]string{"category": fCat, "attribute": fFact, "language": fLang} {
 		list := []Facet{}
-		for i, v := range vals {
-			if v.field == field && counts[i] > 0 {
-				list = append(list, Facet{Value: v.value, Count: counts[i]})
+		for i, c := range counts {
+			if c > 0 && vals[i].field == field {
+				list = append(list, Facet{Value: vals[i].value, Count: c})
 			}
 		}
 		slices.SortFunc(list, func(a, b Facet) int {
@@ -475,6 +464,13 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		facets[key] = list
 	}
 	return hits, len(entries), facets, nil
+}
+
+// values are the interned facet values so far.
+func (t *docTables) values() []facetValue {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.vals
 }
 
 // facetSize is the most values each facet lists.

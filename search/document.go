@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/secondchancekc/secondchance/directory"
 )
 
-// document is one bleve document: a service at one location.
+// document is one bleve document: a service, with its places.
 type document struct {
 	ID     string
 	Fields map[string]any
@@ -248,34 +250,46 @@ func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]d
 
 	for _, id := range live {
 		r := svcs[id]
-		base := r.fields()
-		var docs []document
+		f := r.fields()
+		// One document per service, with every physical place it is
+		// offered at (see docs/search.md).
+		var pts, zips, where []string
+		var open []string
 		for _, p := range places[id] {
 			if p.ltype == "virtual" || !p.lat.Valid || !p.lon.Valid {
 				continue
 			}
-			f := cloneFields(base)
-			f[fGeo] = map[string]any{"lat": p.lat.Float64, "lon": p.lon.Float64}
-			f[fZIP] = zip5(p.zip)
-			f[fDetails] = base[fDetails].(string) + "\n" + p.name + "\n" + p.city
-			f[fOpen] = l.openSlots(append(append([]map[string]any{}, r.schedules...), salSchedules[p.salID]...))
-			docs = append(docs, document{ID: id + "/" + p.salID, Fields: f})
+			pts = append(pts, placeValue(len(pts), p.salID, p.lat.Float64, p.lon.Float64))
+			if z := zip5(p.zip); z != "" && !slices.Contains(zips, z) {
+				zips = append(zips, z)
+			}
+			where = append(where, p.name, p.city)
+			open = appendNew(open, l.openSlots(append(append([]map[string]any{}, r.schedules...), salSchedules[p.salID]...))...)
 		}
-		if len(docs) == 0 {
-			f := cloneFields(base)
+		if len(pts) == 0 {
 			f[fRemote] = "1"
 			var all []map[string]any
 			all = append(all, r.schedules...)
 			for _, p := range places[id] {
 				all = append(all, salSchedules[p.salID]...)
 			}
-			f[fOpen] = l.openSlots(all)
-			docs = append(docs, document{ID: id, Fields: f})
+			open = l.openSlots(all)
 		}
-		docs[0].Fields[fPrimary] = "1"
-		out[id] = docs
+		f[fPlace] = pts
+		f[fZIP] = zips
+		f[fOpen] = open
+		if len(where) > 0 {
+			f[fDetails] = f[fDetails].(string) + "\n" + strings.Join(where, "\n")
+		}
+		out[id] = []document{{ID: id, Fields: f}}
 	}
 	return nil
+}
+
+// placeValue is a place as the "place" field holds it: its rank among
+// the service's places, its service_at_location id and its point.
+func placeValue(n int, salID string, lat, lon float64) string {
+	return strconv.Itoa(n) + " " + salID + " " + strconv.FormatFloat(lat, 'f', -1, 64) + " " + strconv.FormatFloat(lon, 'f', -1, 64)
 }
 
 // fields are the parts of a document that every location of a service
@@ -316,14 +330,6 @@ func (r *svcRow) fields() map[string]any {
 		fMinAge:   r.minAge,
 		fMaxAge:   r.maxAge,
 	}
-}
-
-func cloneFields(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+4)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // zip5 keeps the 5-digit ZIP of a postal code ("64127-1234" -> "64127").

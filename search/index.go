@@ -127,6 +127,7 @@ func (e *Engine) open(ctx context.Context) (rebuild bool, why string) {
 	e.idx = idx
 	e.mu.Unlock()
 	e.applied.Store(seq)
+	e.warm()
 	return false, ""
 }
 
@@ -206,15 +207,12 @@ func (e *Engine) consistent(ctx context.Context) (bool, string) {
 	if e.idx == nil {
 		return false, "no index"
 	}
-	q := bleve.NewTermQuery("1")
-	q.SetField(fPrimary)
-	req := bleve.NewSearchRequestOptions(q, 0, 0, false)
-	res, err := e.idx.SearchInContext(ctx, req)
+	n, err := e.idx.DocCount()
 	if err != nil {
 		return false, err.Error()
 	}
-	if res.Total != want {
-		return false, fmt.Sprintf("%d services indexed, %d in the database", res.Total, want)
+	if n != want {
+		return false, fmt.Sprintf("%d services indexed, %d in the database", n, want)
 	}
 	return true, ""
 }
@@ -250,6 +248,7 @@ func (e *Engine) catchUp(ctx context.Context) error {
 			return err
 		}
 		e.applied.Store(last)
+		e.warm()
 	}
 }
 
@@ -261,12 +260,10 @@ func (e *Engine) apply(ctx context.Context, docs map[string][]document, seq int6
 	}
 	b := e.idx.NewBatch()
 	for sid, ds := range docs {
-		old, err := e.docIDs(ctx, sid)
-		if err != nil {
-			return err
-		}
-		for _, id := range old {
-			b.Delete(id)
+		// A service is one document, under its id: indexing it again
+		// replaces it.
+		if len(ds) == 0 {
+			b.Delete(sid)
 		}
 		for _, d := range ds {
 			if err := b.Index(d.ID, d.Fields); err != nil {
@@ -343,7 +340,10 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	}
 	tmp := e.opt.Dir + ".building"
 	os.RemoveAll(tmp)
-	idx, err := bleve.New(tmp, im)
+	// unsafe_batch: a batch returns once it is searchable in memory, not
+	// once it is on disk, so loading the next one overlaps with writing;
+	// the last batch waits for everything to be on disk (below).
+	idx, err := bleve.NewUsing(tmp, im, bleve.Config.DefaultIndexType, bleve.Config.DefaultKVStore, map[string]any{"unsafe_batch": true})
 	if err != nil {
 		return fmt.Errorf("create index: %w", err)
 	}
@@ -385,8 +385,18 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	}
 	b.SetInternal(keyMapping, []byte(strconv.Itoa(MappingVersion)))
 	b.SetInternal(keySeq, []byte(strconv.FormatInt(seq, 10)))
+	persisted := make(chan error, 1)
+	b.SetPersistedCallback(func(err error) { persisted <- err })
 	if err := idx.Batch(b); err != nil {
 		return fail(err)
+	}
+	select {
+	case err := <-persisted:
+		if err != nil {
+			return fail(err)
+		}
+	case <-ctx.Done():
+		return fail(ctx.Err())
 	}
 	if err := idx.Close(); err != nil {
 		return fail(err)
@@ -417,6 +427,7 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	e.idx = idx
 	e.applied.Store(seq)
 	e.mu.Unlock()
+	e.warm()
 	e.log.Info("search index built", "services", len(ids), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

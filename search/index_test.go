@@ -504,7 +504,7 @@ func checkIndexMatchesDB(t testing.TB, v *testEnv, e *Engine, texts ...string) {
 	}
 	// Every term of the keyword fields, and of the name, in as many
 	// documents as in a fresh build.
-	for _, field := range []string{fName, fService, fTerms, fCat, fFact, fLang, fZIP, fStatus, fClosed, fPrimary, fRemote, fOpen} {
+	for _, field := range []string{fName, fService, fTerms, fCat, fFact, fLang, fZIP, fStatus, fClosed, fPlace, fRemote, fOpen} {
 		want := fieldTerms(t, ref, field, nil)
 		if got := fieldTerms(t, e, field, want); !maps.Equal(got, want) {
 			var diff []string

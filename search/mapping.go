@@ -18,11 +18,10 @@ import (
 
 // MappingVersion changes whenever the mapping or the documents change shape;
 // an index built with another version is rebuilt at start.
-const MappingVersion = 2
+const MappingVersion = 3
 
-// docType is the one document type: a service at one of its locations (or
-// the service alone when it has no physical location). See
-// docs/search.md for why that grain.
+// docType is the one document type: a service, with every place it is
+// offered at. See docs/search.md for why that grain.
 const docType = "sal"
 
 // Field names.
@@ -42,11 +41,10 @@ const (
 	fLang     = "lang"    // keyword: language codes
 	fZIP      = "zip"     // keyword
 	fStatus   = "status"  // keyword
-	fClosed   = "closed"  // keyword "1" when temporarily closed (sorts last)
-	fPrimary  = "primary" // keyword "1" on one document per service
-	fRemote   = "remote"  // keyword "1" when delivered by phone or online
-	fOpen     = "open"    // keyword: half-hour slots of the week when open
-	fGeo      = "geo"     // geopoint
+	fClosed   = "closed"  // keyword "1" when temporarily closed (ranks last)
+	fRemote   = "remote"  // keyword "1" when delivered by phone or online only
+	fOpen     = "open"    // keyword: opening spans of the coming week (see Slots)
+	fPlace    = "place"   // keyword: "service_at_location_id lat lon" of each physical place
 	fMinAge   = "min_age" // numeric (0 when unset)
 	fMaxAge   = "max_age" // numeric (200 when unset)
 )
@@ -108,7 +106,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		f := bleve.NewNumericFieldMapping()
 		f.Store = false
 		f.IncludeInAll = false
-		f.DocValues = false
+		f.DocValues = true // read by the collector (collect.go)
 		return f
 	}
 	dm := bleve.NewDocumentStaticMapping()
@@ -117,17 +115,12 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	}
 	dm.AddFieldMappingsAt(fSpanish, text(anSpanish))
 	dm.AddFieldMappingsAt(fWords, text(anWords))
-	for _, f := range []string{fService, fTerms, fZIP, fStatus, fPrimary, fRemote, fOpen} {
+	for _, f := range []string{fService, fTerms, fZIP, fStatus, fRemote, fOpen} {
 		dm.AddFieldMappingsAt(f, kw(false))
 	}
-	for _, f := range []string{fCat, fFact, fLang, fClosed} {
-		dm.AddFieldMappingsAt(f, kw(true)) // facets and sorting read doc values
+	for _, f := range []string{fCat, fFact, fLang, fClosed, fPlace} {
+		dm.AddFieldMappingsAt(f, kw(true)) // the collector's tables read doc values
 	}
-	geo := bleve.NewGeoPointFieldMapping()
-	geo.Store = false
-	geo.IncludeInAll = false
-	geo.DocValues = true
-	dm.AddFieldMappingsAt(fGeo, geo)
 	dm.AddFieldMappingsAt(fMinAge, num())
 	dm.AddFieldMappingsAt(fMaxAge, num())
 

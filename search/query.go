@@ -230,7 +230,7 @@ func groupQuery(g group, need bool) (match query.Query, rank []query.Query) {
 }
 
 // filters are the conditions every result must meet.
-func (e *Engine) filters(q Query, now time.Time) []query.Query {
+func (e *Engine) filters(q Query, open []string) []query.Query {
 	var fs []query.Query
 	term := func(field, v string) query.Query {
 		t := bleve.NewTermQuery(v)
@@ -257,41 +257,55 @@ func (e *Engine) filters(q Query, now time.Time) []query.Query {
 	if q.Language != "" {
 		fs = append(fs, term(fLang, q.Language))
 	}
-	if q.Age > 0 {
-		age := float64(q.Age)
-		lo := bleve.NewNumericRangeInclusiveQuery(nil, &age, nil, boolPtr(true))
-		lo.SetField(fMinAge)
-		hi := bleve.NewNumericRangeInclusiveQuery(&age, nil, boolPtr(true), nil)
-		hi.SetField(fMaxAge)
-		fs = append(fs, lo, hi)
-	}
 	if q.OpenNow {
-		fs = append(fs, term(fOpen, Slot(now.In(e.opt.Location))))
+		// the opening spans that hold now (see Slots and openTerms)
+		var any []query.Query
+		for _, t := range open {
+			any = append(any, term(fOpen, t))
+		}
+		if len(any) == 0 {
+			fs = append(fs, bleve.NewMatchNoneQuery())
+		} else {
+			fs = append(fs, bleve.NewDisjunctionQuery(any...))
+		}
 	}
-	// A radius is applied by the collector (collect.go), which knows each
-	// place's point; services by phone or online serve the whole area.
-	if !q.HasPoint {
-		// One document per service, so totals and facets count services.
-		fs = append(fs, term(fPrimary, "1"))
-	}
+	// Age and radius are applied by the collector (collect.go), which
+	// knows each service's ages and places; services by phone or online
+	// serve the whole area.
 	return fs
 }
 
-func boolPtr(b bool) *bool { return &b }
-
-// Slot is the half-hour slot of the week that t falls in, as indexed in the
-// "open" field: "d3s17" is Wednesday 08:30-09:00.
-func Slot(t time.Time) string {
-	return fmt.Sprintf("d%ds%d", int(t.Weekday()), t.Hour()*2+t.Minute()/30)
+// openTerms are the terms of the "open" field (see Slots) whose span holds
+// t: the current day's terms, read from the index's dictionary.
+func openTerms(idx bleve.Index, t time.Time) ([]string, error) {
+	wd, sec := int(t.Weekday()), t.Hour()*3600+t.Minute()*60+t.Second()
+	d, err := idx.FieldDictPrefix(fOpen, []byte(fmt.Sprintf("d%d:", wd)))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	var out []string
+	for {
+		de, err := d.Next()
+		if err != nil {
+			return nil, err
+		}
+		if de == nil {
+			return out, nil
+		}
+		if _, from, to, ok := openSpan(de.Term); ok && from <= sec && sec < to {
+			out = append(out, de.Term)
+		}
+	}
 }
 
 // build makes the bleve query: every need (AND) or any need (OR), the
 // filters, and the rest as ranking: qualifier groups ("felony", "women")
 // and the reentry facts the words imply. Services only for people the
 // words rule out (a women-only house for "men's shelter") are left out.
-func (e *Engine) build(q Query, groups []group, all bool, now time.Time) query.Query {
+func (e *Engine) build(q Query, groups []group, all bool, open []string) query.Query {
 	b := bleve.NewBooleanQuery()
-	for _, f := range e.filters(q, now) {
+	for _, f := range e.filters(q, open) {
 		b.AddMust(f)
 	}
 	// Optional groups rank; the rest must match. When every group is
@@ -387,14 +401,20 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	defer e.mu.RUnlock()
 	groups := e.syn.analyze(q.Text)
-	now := e.now()
+	var open []string
+	if q.OpenNow {
+		var err error
+		if open, err = openTerms(idx, e.now().In(e.opt.Location)); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
 	implied := impliedFacts(groups)
-	res, err := e.run(ctx, idx, q, e.build(q, groups, true, now), implied)
+	res, err := e.run(ctx, idx, q, e.build(q, groups, true, open), implied)
 	if err != nil {
 		return nil, err
 	}
 	if res.Total < relaxBelow && needCount(groups) > 1 {
-		relaxed, err := e.run(ctx, idx, q, e.build(q, groups, false, now), implied)
+		relaxed, err := e.run(ctx, idx, q, e.build(q, groups, false, open), implied)
 		if err != nil {
 			return nil, err
 		}
@@ -408,8 +428,9 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 }
 
 func (e *Engine) run(ctx context.Context, idx bleve.Index, q Query, bq query.Query, implied map[string]bool) (*Result, error) {
-	spec := collectSpec{want: q.Page * q.PerPage, lat: q.Lat, lon: q.Lon, implied: implied}
+	spec := collectSpec{want: q.Page * q.PerPage, lat: q.Lat, lon: q.Lon, age: float64(q.Age), implied: implied}
 	if q.HasPoint {
+		spec.point = true
 		spec.distance = q.Sort == "distance"
 		if q.Radius > 0 {
 			spec.radius = q.Radius * metresPerMile
@@ -421,8 +442,7 @@ func (e *Engine) run(ctx context.Context, idx bleve.Index, q Query, bq query.Que
 	}
 	res := &Result{Total: total, Facets: facets, Hits: []Hit{}}
 	for _, h := range hits[min(len(hits), (q.Page-1)*q.PerPage):] {
-		sid, place, _ := strings.Cut(h.id, "/")
-		res.Hits = append(res.Hits, Hit{ServiceID: sid, PlaceID: place, Score: h.score})
+		res.Hits = append(res.Hits, Hit{ServiceID: h.id, PlaceID: h.place, Score: h.score})
 	}
 	return res, nil
 }

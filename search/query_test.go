@@ -97,33 +97,36 @@ func TestParseQueryErrors(t *testing.T) {
 	}
 }
 
-// TestSlot: the half-hour slots of the week, in the zone given.
-func TestSlot(t *testing.T) {
+// TestSlots: the opening spans of the week, one term per day and span,
+// split at midnight, in wall-clock seconds.
+func TestSlots(t *testing.T) {
 	t.Parallel()
 	chicago, err := time.LoadLocation("America/Chicago")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		t    time.Time
-		want string
+		name     string
+		schedule map[string]any
+		want     []string
 	}{
-		{time.Date(2026, 3, 4, 8, 30, 0, 0, chicago), "d3s17"}, // Wednesday
-		{time.Date(2026, 3, 4, 8, 59, 59, 0, chicago), "d3s17"},
-		{time.Date(2026, 3, 1, 0, 0, 0, 0, chicago), "d0s0"},     // Sunday
-		{time.Date(2026, 3, 7, 23, 45, 0, 0, chicago), "d6s47"},  // Saturday
-		{time.Date(2026, 3, 8, 3, 10, 0, 0, chicago), "d0s6"},    // the first hour of daylight saving time
-		{time.Date(2026, 11, 1, 1, 40, 0, 0, chicago), "d0s3"},   // the repeated hour
-		{time.Date(2026, 3, 4, 14, 40, 0, 0, time.UTC), "d3s29"}, // in the zone of the time given
+		{"two days", map[string]any{"freq": "WEEKLY", "byday": "MO,WE", "opens_at": "09:00:00", "closes_at": "10:30:00"},
+			[]string{"d1:32400-37800", "d3:32400-37800"}},
+		{"quarter past", map[string]any{"freq": "WEEKLY", "byday": "TU", "opens_at": "08:45:00", "closes_at": "16:45:00"},
+			[]string{"d2:31500-60300"}},
+		{"overnight", map[string]any{"freq": "WEEKLY", "byday": "FR", "opens_at": "22:00:00", "closes_at": "02:00:00"},
+			[]string{"d5:79200-86400", "d6:00000-07200"}},
 	} {
-		if got := Slot(tc.t); got != tc.want {
-			t.Errorf("Slot(%s) = %s, want %s", tc.t, got, tc.want)
+		week := Slots([]map[string]any{tc.schedule}, chicago)
+		slices.Sort(week)
+		if !slices.Equal(week, tc.want) {
+			t.Errorf("Slots(%s) = %v, want %v", tc.name, week, tc.want)
 		}
-	}
-	week := Slots([]map[string]any{{"freq": "WEEKLY", "byday": "MO,WE", "opens_at": "09:00:00", "closes_at": "10:30:00"}}, chicago)
-	slices.Sort(week)
-	if want := []string{"d1s18", "d1s19", "d1s20", "d3s18", "d3s19", "d3s20"}; !slices.Equal(week, want) {
-		t.Errorf("Slots(Monday and Wednesday 9 to 10:30) = %v, want %v", week, want)
+		for _, term := range week {
+			if _, _, _, ok := openSpan(term); !ok {
+				t.Errorf("openSpan(%q) does not read it back", term)
+			}
+		}
 	}
 	if got := Slots(nil, chicago); got != nil {
 		t.Errorf("Slots(no schedule) = %v, want none (hours unknown)", got)
