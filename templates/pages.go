@@ -14,4 +14,9 @@ var pages = []string{
 	// hotline: the text-message log (the outbox page).
 	"staff/outbox",
 	"staff/outbox_message",
+
+	// referral: the follow-up queue, a referral's page, manual entry.
+	"staff/queue",
+	"staff/queue_referral",
+	"staff/queue_new",
 }

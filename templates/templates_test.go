@@ -146,6 +146,123 @@ var samples = []sample{
 			d.one("form", "action", "/staff/outbox/8/release")
 			d.one("dl")
 		}},
+	{page: "staff/queue", path: "/staff/queue", p: Page{Title: "Follow-up queue", User: staff,
+		Data: m{"State": "due", "Need": "housing", "Partner": "", "Channel": "", "Assignee": "", "Kind": "",
+			"States": []m{{"Value": "due", "Label": "Due"}, {"Value": "done", "Label": "Done"}},
+			"Needs":  []m{{"Value": "housing", "Label": "Housing"}, {"Value": "employment", "Label": "Jobs"}},
+			"Channels": []m{{"Value": "walk-in", "Label": "Walk-in"}}, "Kinds": []m{{"Value": "call", "Label": "Call"}},
+			"Assignees": []m{{"Value": "me", "Label": "Me (my queue)"}, {"Value": "unassigned", "Label": "Nobody"}},
+			"Partners":  []string{"Bridgeway Staffing Partners"},
+			"Views": []m{{"Label": "due", "Count": 12, "Link": "/staff/queue?need=housing", "Here": true},
+				{"Label": "overdue", "Count": 3, "Link": "/staff/queue?need=housing&state=overdue", "Here": false},
+				{"Label": "mine", "Count": 5, "Link": "/staff/queue?assignee=me&need=housing", "Here": false}},
+			"Mine": "/staff/queue?assignee=me", "Total": 12, "First": 1, "Last": 2, "Prev": "", "Next": "/staff/queue?need=housing&page=2",
+			"Here": "/staff/queue?need=housing", "Refused": false,
+			"Rows": []m{
+				{"ID": "f1", "ReferralID": "r1", "Due": "Mon 2 Mar 2026 9:00 AM", "DueISO": "2026-03-02T15:00:00Z", "DueWhen": "overdue 2 days",
+					"Overdue": true, "Kind": "Call back", "Task": true, "Status": "asked for a call by text", "Outbox": false, "Need": "Housing",
+					"Services": []string{"New Roots (New Roots Inc)"}, "Language": "Spanish", "Phone": "+1******0217", "Assignee": "",
+					"Mine": false, "Unassigned": true, "Open": true, "LastReply": "<call me>", "LastReplyWhen": "Mon 2 Mar 2026 8:00 AM"},
+				{"ID": "f2", "ReferralID": "r2", "Due": "Wed 4 Mar 2026 9:00 AM", "DueISO": "2026-03-04T15:00:00Z", "DueWhen": "today 9:00 AM",
+					"Overdue": false, "Kind": "Check-in text", "Task": false, "Status": "Unsure if sent", "Outbox": true, "Need": "Housing",
+					"Services": []string{"Shelter"}, "Language": "English", "Phone": "", "Assignee": "Sam",
+					"Mine": true, "Unassigned": false, "Open": true, "LastReply": "", "LastReplyWhen": ""},
+			}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("form", "method", "get", "action", "/staff/queue")
+			d.one("option", "value", "housing", "selected", "")
+			rows := all(d.one("tbody"), tag("tr"))
+			if len(rows) != 2 {
+				t.Fatalf("%d rows", len(rows))
+			}
+			if c, _ := attr(rows[0], "class"); c != "warn" || !strings.Contains(text(rows[0]), "overdue 2 days") {
+				t.Error("the overdue row is not marked, or its due time not said plainly")
+			}
+			claim := all(rows[0], tag("form", "action", "/staff/followups/f1/claim"))
+			if len(claim) != 1 || len(all(claim[0], tag("input", "name", "next", "value", "/staff/queue?need=housing"))) != 1 {
+				t.Error("the unclaimed row has no claim form returning to this page")
+			}
+			if len(all(rows[1], tag("form", "action", "/staff/followups/f2/unclaim"))) != 1 || len(all(rows[1], tag("a", "href", "/staff/outbox?status=unsure"))) != 1 {
+				t.Error("my unsure row has no unclaim form or no outbox link")
+			}
+			if !strings.Contains(text(rows[0]), "<call me>") || strings.Contains(text(rows[1]), "+1") {
+				t.Error("the reply is not shown as text, or a missing phone is shown")
+			}
+			if got := text(d.one("p", "id", "counts")); !strings.HasPrefix(got, "12 due, 3 overdue, 5 mine") {
+				t.Errorf("counts %q", got)
+			}
+			d.one("a", "href", "/staff/referrals/r1#f-f1")
+			d.one("a", "rel", "next", "href", "/staff/queue?need=housing&page=2")
+			d.one("datalist", "id", "partners")
+		}},
+	{page: "staff/queue_referral", path: "/staff/referrals/r1", p: Page{Title: "Referral: Housing for Ana", User: staff, Error: "New date: must not be in the past",
+		Data: m{"ID": "r1", "Need": "Housing", "ZIP": "64127", "Channel": "Walk-in", "Created": "Mon 2 Mar 2026 9:00 AM", "CreatedBy": "Sam",
+			"Notes": "", "Outcome": "nothing recorded yet", "Closed": false, "Next": "/staff/referrals/new?from=r1",
+			"Client": m{"Name": "Ana", "Language": "Spanish", "Phone": "+18162310217", "Tel": "+18162310217", "Masked": "+1******0217",
+				"Consent": "Agreed to follow-up texts", "ConsentWords": "Can we text you?", "ConsentWhen": "Mon 2 Mar 2026 9:00 AM, walk-in",
+				"OptedOut": "", "Deleted": false, "CanFollowUp": true},
+			"Services": []m{{"ID": "s1", "Name": "New Roots", "Organization": "New Roots Inc", "Phone": "(816) 555-0116", "Tel": "+18165550116",
+				"NowPhone": "(816) 555-0199", "NowTel": "+18165550199", "Gone": false, "Outcome": ""}},
+			"Followups": []m{
+				{"ID": "f1", "Kind": "Call back", "State": "Waiting", "Due": "Mon 2 Mar 2026 9:00 AM", "DueISO": "2026-03-02T15:00:00Z", "DueWhen": "overdue 2 days",
+					"Overdue": true, "Open": true, "Pending": true, "Task": true, "Unsure": false, "Reason": "asked for a call", "Body": "", "Sent": "",
+					"Reply": "", "ReplyCode": "", "Replied": "", "Assignee": "Sam", "Mine": true, "Unassigned": false, "Closed": "",
+					"DueDate": "2026-03-01", "DueTime": "10:00", "RescheduleReason": "later", "CloseReason": ""},
+				{"ID": "f0", "Kind": "Check-in text", "State": "Answered", "Due": "Mon 2 Mar 2026 9:00 AM", "DueISO": "2026-03-02T15:00:00Z", "DueWhen": "",
+					"Overdue": false, "Open": false, "Pending": false, "Task": false, "Unsure": false, "Reason": "", "Body": "Did you reach them?", "Sent": "x",
+					"Reply": "call me", "ReplyCode": "asked for a call", "Replied": "x", "Assignee": "", "Mine": false, "Unassigned": true, "Closed": "",
+					"DueDate": "", "DueTime": "", "RescheduleReason": "", "CloseReason": ""}},
+			"History": []m{{"When": "Mon 2 Mar 2026 9:00 AM", "ISO": "2026-03-02T15:00:00Z", "Who": "Sam", "What": "Referral made."}},
+			"Others":  []m{},
+			"Reasons": []m{{"Value": "waitlist", "Label": "waitlist or no capacity"}},
+			"OForm":   m{"ServiceID": "", "Reached": "yes", "GotHelp": "", "Reason": "", "ReasonNote": "", "Still": "", "CloseTasks": true},
+			"NoteText": "", "AgainNotes": "", "Q": "job", "Searched": true, "SearchOn": true, "Key": "k", "SearchErr": "", "Today": "2026-03-04",
+			"Results": []m{{"ID": "s2", "Name": "Temp Jobs", "Organization": "Bridgeway", "Phone": "(816) 555-0101", "Checked": false}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "tel:+18162310217")
+			d.one("a", "href", "tel:+18165550116")
+			d.one("a", "href", "tel:+18165550199")
+			d.one("input", "id", "o-reached-yes", "checked", "")
+			d.one("input", "id", "o-close", "checked", "")
+			d.one("input", "name", "date", "value", "2026-03-01")
+			d.one("input", "name", "reason", "value", "later")
+			for _, a := range []string{"/staff/followups/f1/unclaim", "/staff/followups/f1/reschedule", "/staff/followups/f1/close",
+				"/staff/referrals/r1/outcome", "/staff/referrals/r1/note", "/staff/referrals/r1/again"} {
+				d.one("form", "action", a)
+			}
+			if len(d.all("form", "action", "/staff/followups/f0/close")) != 0 {
+				t.Error("an answered text can be closed")
+			}
+			d.one("div", "lang", "es")
+			d.one("input", "name", "service_id", "value", "s2")
+			d.one("a", "href", "/staff/referrals/new?from=r1")
+		}},
+	{page: "staff/queue_new", path: "/staff/referrals/new", p: Page{Title: "New referral", User: staff, Error: "Phone: not a phone number",
+		Data: m{"Phone": "555", "Name": "Ana", "Language": "es", "Channel": "walk-in", "Need": "housing", "ZIP": "64127", "Notes": "", "Q": "shelter",
+			"Key": "abc", "Consent": true, "ConsentEN": "Can we text you?", "ConsentES": "¿Podemos enviarle un mensaje?",
+			"Needs": []m{{"Value": "housing", "Label": "Housing"}}, "Channels": []m{{"Value": "walk-in", "Label": "Walk-in"}, {"Value": "staff", "Label": "Staff"}},
+			"Services": []m{{"ID": "s1", "Name": "Shelter", "Organization": "", "Phone": "", "Checked": true},
+				{"ID": "s2", "Name": "House", "Organization": "Org", "Phone": "", "Checked": false}},
+			"Searched": true, "SearchOn": true}},
+		check: func(t *testing.T, d *doc) {
+			f := d.one("form", "action", "/staff/referrals")
+			if v, _ := attr(f, "aria-describedby"); v != "form-error" {
+				t.Error("the form is not described by its error")
+			}
+			d.one("input", "name", "phone", "value", "555")
+			d.one("input", "id", "lang-es", "checked", "")
+			d.one("input", "id", "consent", "checked", "")
+			d.one("input", "id", "svc-s1", "checked", "")
+			if has(d.one("input", "id", "svc-s2"), "checked") {
+				t.Error("a search result is checked")
+			}
+			d.one("input", "type", "hidden", "name", "key", "value", "abc")
+			d.one("button", "name", "action", "value", "search")
+			d.one("button", "name", "action", "value", "create")
+			if !strings.Contains(text(d.one("blockquote", "lang", "es")), "Podemos") {
+				t.Error("the Spanish consent words are not shown")
+			}
+		}},
 }
 
 func newTest(t *testing.T) *Renderer {
