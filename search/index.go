@@ -15,6 +15,15 @@ import (
 	"github.com/secondchancekc/secondchance/directory"
 )
 
+// openIndex opens the index at dir for serving. An index is built with
+// scorch's unsafe_batch (see Rebuild), which bleve records with it: served,
+// every batch waits until it is on disk, so that a change's sequence number
+// is never recorded ahead of what survives a crash, and nothing written
+// just before Close is lost.
+func openIndex(dir string) (bleve.Index, error) {
+	return bleve.OpenUsing(dir, map[string]any{"unsafe_batch": false})
+}
+
 // Internal keys stored with the index.
 var (
 	keyMapping = []byte("mapping_version")
@@ -101,7 +110,7 @@ func (e *Engine) Notify([]string) {
 // database (a restored backup).
 func (e *Engine) open(ctx context.Context) (rebuild bool, why string) {
 	os.RemoveAll(e.opt.Dir + ".building")
-	idx, err := bleve.Open(e.opt.Dir)
+	idx, err := openIndex(e.opt.Dir)
 	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
 		return true, "no index yet"
 	} else if err != nil {
@@ -419,7 +428,7 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 		return err
 	}
 	os.RemoveAll(old)
-	idx, err = bleve.Open(e.opt.Dir)
+	idx, err = openIndex(e.opt.Dir)
 	if err != nil {
 		e.mu.Unlock()
 		return err
