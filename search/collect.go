@@ -292,6 +292,9 @@ func (a *entry) before(b *entry) bool {
 
 const metresPerMile = 1609.344
 
+// entryPool keeps the collector's list of services found between searches.
+var entryPool = sync.Pool{New: func() any { return new([]entry) }}
+
 // collect runs bq over idx and filters, ranks and counts its hits.
 func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, spec collectSpec) (hits []entry, total int, facets map[string][]Facet, err error) {
 	adv, err := idx.Advanced()
@@ -340,7 +343,13 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	sctx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0), IndexReader: r}
 
 	var counts []int
-	var entries []entry
+	ep := entryPool.Get().(*[]entry)
+	entries := (*ep)[:0]
+	defer func() {
+		clear(entries) // drop the strings
+		*ep = entries[:0]
+		entryPool.Put(ep)
+	}()
 	seg := 0
 	n := 0
 	d, err := s.Next(sctx)
@@ -431,7 +440,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 			hits[i] = entries[k]
 		}
 	} else {
-		hits = entries
+		hits = slices.Clone(entries) // entries go back to the pool
 	}
 	slices.SortFunc(hits, func(a, b entry) int {
 		if a.before(&b) {

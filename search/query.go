@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/google/uuid"
@@ -669,7 +670,7 @@ func (s *disMaxSearcher) init(ctx *search.SearchContext) error {
 func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
 	first := -1
 	for i, c := range s.currs {
-		if c != nil && (first < 0 || c.IndexInternalID.Compare(s.currs[first].IndexInternalID) < 0) {
+		if c != nil && (first < 0 || cmpID(c.IndexInternalID, s.currs[first].IndexInternalID) < 0) {
 			first = i
 		}
 	}
@@ -686,7 +687,7 @@ func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch,
 	}
 	for i := first; i < len(s.currs); i++ {
 		c := s.currs[i]
-		if c == nil || !c.IndexInternalID.Equals(rv.IndexInternalID) {
+		if c == nil || cmpID(c.IndexInternalID, rv.IndexInternalID) != 0 {
 			continue
 		}
 		if c != rv {
@@ -710,6 +711,15 @@ func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch,
 	return rv, nil
 }
 
+// cmpID compares internal ids: scorch's are big-endian document numbers,
+// compared as numbers (bytes.Compare was a tenth of a search's time).
+func cmpID(a, b index.IndexInternalID) int {
+	if len(a) == 8 && len(b) == 8 {
+		return cmp.Compare(a.Value(), b.Value())
+	}
+	return a.Compare(b)
+}
+
 func (s *disMaxSearcher) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
 	if !s.initialized {
 		if err := s.init(ctx); err != nil {
@@ -726,7 +736,7 @@ func (s *disMaxSearcher) Advance(ctx *search.SearchContext, id index.IndexIntern
 		}
 	}
 	for i, c := range s.currs {
-		if c == nil || c.IndexInternalID.Compare(id) >= 0 {
+		if c == nil || cmpID(c.IndexInternalID, id) >= 0 {
 			continue
 		}
 		ctx.DocumentMatchPool.Put(c)

@@ -89,6 +89,8 @@ while searches answer from SQL, and then follows every directory change.`,
 			}
 			hotline.RegisterStaff(e.Group("/staff"), hotline.StaffPages{Log: sms, Pages: pages, Zone: cfg.location(),
 				Flash: authSvc.SetFlash, RequireLogin: authSvc.RequireLogin})
+			referral.RegisterQueue(e.Group("/staff"), referral.QueuePages{Store: referrals, Pages: pages, Actor: staffActor,
+				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",
