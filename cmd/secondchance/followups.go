@@ -117,3 +117,18 @@ Use it from cron with followup.run=false, or to test a schedule:
 	cmd.AddCommand(run)
 	return cmd
 }
+
+// clientOptOuts records a texted STOP or START in the referral log.
+type clientOptOuts struct{ refs *referral.Store }
+
+var _ hotline.ClientOptOuts = clientOptOuts{}
+
+func (c clientOptOuts) OptOut(ctx context.Context, phone string) error {
+	_, err := c.refs.OptOut(ctx, phone, referral.SystemActorPrefix+referral.ChannelSMS)
+	return err
+}
+
+func (c clientOptOuts) OptIn(ctx context.Context, phone string) error {
+	_, err := c.refs.OptIn(ctx, phone, referral.SystemActorPrefix+referral.ChannelSMS)
+	return err
+}

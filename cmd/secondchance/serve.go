@@ -91,6 +91,11 @@ while searches answer from SQL, and then follows every directory change.`,
 				Flash: authSvc.SetFlash, RequireLogin: authSvc.RequireLogin})
 			referral.RegisterQueue(e.Group("/staff"), referral.QueuePages{Store: referrals, Pages: pages, Actor: staffActor,
 				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
+			// Texts in: STOP/START, replies to follow-up check-ins, then the
+			// hotline's conversation; every webhook signed by Twilio.
+			inbound := &hotline.SMS{DB: d, OptOuts: sms.OptOuts, Replies: referrals, Clients: clientOptOuts{referrals}, Log: a.log}
+			inbound.Register(e, hotline.Signature{AuthToken: cfg.Twilio.AuthToken, BaseURL: cfg.BaseURL,
+				Disabled: !cfg.Twilio.ValidateSignatures, Log: a.log}.Middleware())
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",

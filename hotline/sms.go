@@ -1,0 +1,206 @@
+package hotline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/db"
+)
+
+// Replies takes a text that answers a follow-up check-in (referral.Store
+// satisfies it). handled is false when the number has no check-in
+// waiting for an answer.
+type Replies interface {
+	HandleReply(ctx context.Context, phone, body string) (answer string, handled bool, err error)
+}
+
+// Conversation answers a text that is not a reply to a check-in: the
+// hotline's SMS search. It returns the reply text.
+type Conversation interface {
+	Answer(ctx context.Context, phone, body string) (string, error)
+}
+
+// ClientOptOuts records STOP and START in the referral log as well, so the
+// person's record shows it and no follow-up is planned.
+type ClientOptOuts interface {
+	OptOut(ctx context.Context, phone string) error
+	OptIn(ctx context.Context, phone string) error
+}
+
+// Keywords Twilio's own opt-out handling acts on (it confirms them to the
+// sender itself, so we answer nothing), plus their Spanish equivalents,
+// which we record ourselves.
+var (
+	stopWords  = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "ALTO", "PARAR", "BASTA"}
+	startWords = []string{"START", "UNSTOP", "YES START", "OPTIN", "INICIAR", "COMENZAR"}
+	helpWords  = []string{"HELP", "INFO", "AYUDA"}
+)
+
+// SMS handles text messages Twilio forwards to POST /twilio/sms: it acts on
+// each message once (Twilio retries a webhook that timed out), records
+// STOP and START in both opt-out records, routes a reply to an outstanding
+// follow-up check-in first, and gives the rest to the Conversation.
+type SMS struct {
+	DB           *db.DB
+	OptOuts      *OptOuts
+	Replies      Replies
+	Conversation Conversation
+	Clients      ClientOptOuts
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+// Handled-by values of sms_inbound.
+const (
+	handledStop     = "stop"
+	handledStart    = "start"
+	handledHelp     = "help"
+	handledFollowup = "followup"
+	handledHotline  = "hotline"
+	handledPending  = "" // claimed, not finished
+)
+
+// helpText answers HELP, in both languages (we do not know theirs yet).
+const helpText = "Second Chance KC: text what you need and your ZIP (like JOB 64130), or call (816) 231-0217. Envie lo que necesita y su codigo postal. STOP to opt out."
+
+// Register adds POST /twilio/sms behind the signature check.
+func (h *SMS) Register(e *echo.Echo, sig echo.MiddlewareFunc) {
+	e.POST("/twilio/sms", h.receive, sig)
+}
+
+func (h *SMS) now() time.Time {
+	if h.Now == nil {
+		return time.Now().UTC()
+	}
+	return h.Now().UTC()
+}
+
+func (h *SMS) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+func (h *SMS) receive(c echo.Context) error {
+	ctx := c.Request().Context()
+	sid := strings.TrimSpace(c.FormValue("MessageSid"))
+	from := strings.TrimSpace(c.FormValue("From"))
+	body := c.FormValue("Body")
+	if sid == "" {
+		return apperr.Errorf(apperr.EINVALID, "MessageSid: required (Twilio sends it with every message).")
+	}
+	if !IsE164(from) {
+		return apperr.Errorf(apperr.EINVALID, "From: must be a phone number in E.164 form, e.g. +18165550123.")
+	}
+	log := h.log().With("message_sid", sid, "from", MaskPhone(from))
+	seen, answer, err := h.claim(ctx, sid, from, body)
+	if err != nil {
+		return err
+	}
+	if seen {
+		// Twilio retried: answer as before, act on nothing.
+		log.InfoContext(ctx, "sms webhook repeated; answered as before")
+		return twimlMessage(c, answer)
+	}
+	by, answer, err := h.handle(ctx, from, body)
+	if err != nil {
+		// The claim stays unfinished: a retry answers nothing rather than
+		// act twice; the text is in sms_inbound for staff.
+		log.ErrorContext(ctx, "sms not handled", "err", err)
+		return err
+	}
+	if _, err := h.DB.Write.ExecContext(context.WithoutCancel(ctx), `UPDATE sms_inbound SET handled_by = ?, answer = ? WHERE message_sid = ?`,
+		by, answer, sid); err != nil {
+		return fmt.Errorf("record sms answer: %w", err)
+	}
+	log.InfoContext(ctx, "sms received", "handled_by", by)
+	return twimlMessage(c, answer)
+}
+
+// claim records the message; seen is true (with the earlier answer) when
+// it was recorded before.
+func (h *SMS) claim(ctx context.Context, sid, from, body string) (seen bool, answer string, err error) {
+	tx, err := h.DB.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, "", err
+	}
+	defer tx.Rollback()
+	var by string
+	err = tx.QueryRowContext(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
+	switch {
+	case err == nil:
+		return true, answer, tx.Commit()
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, "", err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
+		VALUES (?, ?, ?, '', '', ?)`, sid, from, body, formatTime(h.now())); err != nil {
+		return false, "", fmt.Errorf("record sms: %w", err)
+	}
+	return false, "", tx.Commit()
+}
+
+// keyword reads a whole-message keyword, ignoring case, spaces and
+// punctuation around it.
+func keyword(body string) string {
+	return strings.ToUpper(strings.Join(strings.FieldsFunc(body, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}), " "))
+}
+
+func (h *SMS) handle(ctx context.Context, from, body string) (by, answer string, err error) {
+	kw := keyword(body)
+	switch {
+	case slices.Contains(stopWords, kw):
+		if err := h.OptOuts.OptOut(ctx, from, OptOutSourceSMS, kw); err != nil {
+			return "", "", err
+		}
+		if h.Clients != nil {
+			if err := h.Clients.OptOut(ctx, from); err != nil {
+				return "", "", err
+			}
+		}
+		// Twilio confirms the opt-out itself and would refuse a reply.
+		return handledStop, "", nil
+	case slices.Contains(startWords, kw):
+		if err := h.OptOuts.OptIn(ctx, from); err != nil {
+			return "", "", err
+		}
+		if h.Clients != nil {
+			if err := h.Clients.OptIn(ctx, from); err != nil && apperr.Code(err) != apperr.ENOTFOUND {
+				return "", "", err
+			}
+		}
+		return handledStart, "", nil
+	case slices.Contains(helpWords, kw):
+		return handledHelp, helpText, nil
+	}
+	if h.Replies != nil {
+		answer, handled, err := h.Replies.HandleReply(ctx, from, body)
+		if err != nil {
+			return "", "", err
+		}
+		if handled {
+			return handledFollowup, answer, nil
+		}
+	}
+	if h.Conversation == nil {
+		return handledHotline, helpText, nil
+	}
+	answer, err = h.Conversation.Answer(ctx, from, body)
+	if err != nil {
+		return "", "", err
+	}
+	return handledHotline, answer, nil
+}
