@@ -42,11 +42,11 @@ type ClientOptOuts interface {
 // which we record ourselves.
 var (
 	stopWords  = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "ALTO", "PARAR", "BASTA"}
-	startWords = []string{"START", "UNSTOP", "YES START", "OPTIN", "INICIAR", "COMENZAR"}
+	startWords = []string{"START", "UNSTOP", "OPTIN", "INICIAR", "COMENZAR"}
 	helpWords  = []string{"HELP", "INFO", "AYUDA"}
 )
 
-// SMS handles text messages Twilio forwards to POST /twilio/sms: it acts on
+// SMS handles text messages Twilio forwards to POST /hotline/sms: it acts on
 // each message once (Twilio retries a webhook that timed out), records
 // STOP and START in both opt-out records, routes a reply to an outstanding
 // follow-up check-in first, and gives the rest to the Conversation.
@@ -73,9 +73,9 @@ const (
 // helpText answers HELP, in both languages (we do not know theirs yet).
 const helpText = "Second Chance KC: text what you need and your ZIP (like JOB 64130), or call (816) 231-0217. Envie lo que necesita y su codigo postal. STOP to opt out."
 
-// Register adds POST /twilio/sms behind the signature check.
+// Register adds POST /hotline/sms behind the signature check.
 func (h *SMS) Register(e *echo.Echo, sig echo.MiddlewareFunc) {
-	e.POST("/twilio/sms", h.receive, sig)
+	e.POST("/hotline/sms", h.receive, sig)
 }
 
 func (h *SMS) now() time.Time {
@@ -173,7 +173,9 @@ func (h *SMS) handle(ctx context.Context, from, body string) (by, answer string,
 		}
 		// Twilio confirms the opt-out itself and would refuse a reply.
 		return handledStop, "", nil
-	case slices.Contains(startWords, kw):
+	case slices.Contains(startWords, kw) || kw == "YES" && h.optedOut(ctx, from):
+		// YES opts back in only from an opted-out number; from anyone else
+		// it answers a check-in.
 		if err := h.OptOuts.OptIn(ctx, from); err != nil {
 			return "", "", err
 		}
@@ -203,4 +205,11 @@ func (h *SMS) handle(ctx context.Context, from, body string) (by, answer string,
 		return "", "", err
 	}
 	return handledHotline, answer, nil
+}
+
+// optedOut reports whether from is on the opt-out list (false on error:
+// the text is then read as an ordinary message).
+func (h *SMS) optedOut(ctx context.Context, from string) bool {
+	out, err := h.OptOuts.IsOptedOut(ctx, from)
+	return err == nil && out
 }

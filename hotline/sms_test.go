@@ -111,9 +111,9 @@ func newSMSEnv(t *testing.T, sig Signature) *smsEnv {
 func (e *smsEnv) post(t *testing.T, form url.Values, sig string) (int, string) {
 	t.Helper()
 	if sig == "" {
-		sig = sign(testToken, publicBase+"/twilio/sms", form)
+		sig = sign(testToken, publicBase+"/hotline/sms", form)
 	}
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/twilio/sms", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/hotline/sms", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", sig)
 	res, err := http.DefaultClient.Do(req)
@@ -186,6 +186,16 @@ func TestSMSWebhook(t *testing.T) {
 	if out, _ := e.optOuts.IsOptedOut(ctx, "+18165550143"); out || len(e.clients.ins) != 1 {
 		t.Errorf("START not recorded")
 	}
+	// YES opts back in, but only an opted-out number: from anyone else it
+	// is an answer.
+	e.post(t, inbound("SM007", "+18165550144", "Yes"), "")
+	if out, _ := e.optOuts.IsOptedOut(ctx, "+18165550144"); out {
+		t.Error("YES from an opted-out number did not opt in")
+	}
+	e.post(t, inbound("SM008", "+18165550142", "yes"), "")
+	if got := e.replies.got; len(got) != 2 || got[1] != "yes" {
+		t.Errorf("YES from a number with a check-in went to %v", got)
+	}
 	// HELP gets the help text.
 	_, body = e.post(t, inbound("SM006", "+18165550145", "help"), "")
 	if m := messages(t, body); len(m) != 1 || m[0] != helpText {
@@ -195,8 +205,8 @@ func TestSMSWebhook(t *testing.T) {
 	// Every message is kept with what handled it.
 	var n int
 	e.d.Read.QueryRow(`SELECT COUNT(*) FROM sms_inbound WHERE handled_by <> ''`).Scan(&n)
-	if n != 6 {
-		t.Errorf("%d handled messages recorded, want 6", n)
+	if n != 8 {
+		t.Errorf("%d handled messages recorded, want 8", n)
 	}
 }
 
@@ -210,8 +220,8 @@ func TestSMSWebhookRefusals(t *testing.T) {
 		sig  string
 		want int
 	}{
-		{"forged signature", form, sign("another-token", publicBase+"/twilio/sms", form), http.StatusForbidden},
-		{"signed for another URL", form, sign(testToken, "https://evil.example/twilio/sms", form), http.StatusForbidden},
+		{"forged signature", form, sign("another-token", publicBase+"/hotline/sms", form), http.StatusForbidden},
+		{"signed for another URL", form, sign(testToken, "https://evil.example/hotline/sms", form), http.StatusForbidden},
 		{"no signature", form, "-", http.StatusForbidden},
 		{"no MessageSid", url.Values{"From": {"+18165550142"}, "Body": {"1"}}, "", http.StatusBadRequest},
 		{"bad From", inbound("SM011", "816-555-0142", "1"), "", http.StatusBadRequest},

@@ -233,9 +233,9 @@ func TestFollowupEndToEnd(t *testing.T) {
 	reply := func(sid, text string) []string {
 		t.Helper()
 		form := url.Values{"MessageSid": {sid}, "AccountSid": {fakeSID}, "From": {"+18165550142"}, "To": {fakeFrom}, "Body": {text}}
-		req, _ := http.NewRequest(http.MethodPost, base+"/twilio/sms", strings.NewReader(form.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, base+"/hotline/sms", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", twilioSign(fakeToken, base+"/twilio/sms", form))
+		req.Header.Set("X-Twilio-Signature", twilioSign(fakeToken, base+"/hotline/sms", form))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

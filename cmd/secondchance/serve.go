@@ -93,6 +93,9 @@ while searches answer from SQL, and then follows every directory change.`,
 				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
 			// Texts in: STOP/START, replies to follow-up check-ins, then the
 			// hotline's conversation; every webhook signed by Twilio.
+			if !cfg.Twilio.ValidateSignatures {
+				a.log.Warn("TWILIO SIGNATURE CHECKING IS OFF (twilio.validate_signatures=false): anyone can post to /hotline as if they were Twilio; use this only for local development")
+			}
 			inbound := &hotline.SMS{DB: d, OptOuts: sms.OptOuts, Replies: referrals, Clients: clientOptOuts{referrals}, Log: a.log}
 			inbound.Register(e, hotline.Signature{AuthToken: cfg.Twilio.AuthToken, BaseURL: cfg.BaseURL,
 				Disabled: !cfg.Twilio.ValidateSignatures, Log: a.log}.Middleware())
