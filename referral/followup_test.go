@@ -684,3 +684,34 @@ func TestDeleteClientFollowups(t *testing.T) {
 		t.Errorf("GetFollowup of nothing: %v", err)
 	}
 }
+
+// Run, as serve runs it, sends what falls due and stops with its context.
+func TestRunnerRunLoop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, consenting(LanguageEN))
+	run, fs, _ := newRunner(e)
+	var mu sync.Mutex
+	now := ct(2026, 3, 4, 10, 0) // day 2: nothing due yet
+	run.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	run.Every = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { run.Run(ctx); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	if n := len(fs.texts()); n != 0 {
+		t.Fatalf("%d texts before anything was due", n)
+	}
+	mu.Lock()
+	now = ct(2026, 3, 5, 10, 0) // day 3
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fs.texts()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := len(fs.texts()); n != 1 {
+		t.Errorf("%d texts after the check-in fell due, want 1", n)
+	}
+}
