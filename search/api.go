@@ -107,15 +107,13 @@ func (e *Engine) labelFacets(ctx context.Context, fs map[string][]Facet) map[str
 // factNames maps reentry fact codes to their names.
 func (e *Engine) factNames(ctx context.Context) map[string]string {
 	m := map[string]string{}
-	rs, err := e.store.DB().Read.QueryContext(ctx, `SELECT code, name FROM taxonomy_term WHERE taxonomy_id = ?`, directory.ReentryTaxonomyID)
+	tax, err := e.taxonomy(ctx)
 	if err != nil {
 		return m
 	}
-	defer rs.Close()
-	for rs.Next() {
-		var code, name string
-		if rs.Scan(&code, &name) == nil {
-			m[code] = name
+	for _, t := range tax.terms {
+		if t.taxonomy == directory.ReentryTaxonomyID {
+			m[t.code] = t.name
 		}
 	}
 	return m

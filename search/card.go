@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"html"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -73,9 +74,11 @@ type CardFact struct {
 	Value string `json:"value,omitempty"`
 }
 
-// Cards loads the result cards for hits, in order, with a few batch
+// Cards loads the result cards for hits, in order, with five batch
 // queries. Distance is measured from q's point; open_now and next_open
-// from now in loc.
+// from now in loc. A card shows the place its hit was found at (the
+// nearest one, near a point), else the service's first; with open_now, a
+// place open now (the hit's when it is, else the nearest open one).
 func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error) {
 	if len(hits) == 0 {
 		return []Card{}, nil
@@ -108,74 +111,47 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if err != nil {
 		return nil, err
 	}
-	// The place: the matched one, or the service's first.
-	placeOf := map[string]string{}
-	for _, h := range hits {
-		if h.PlaceID != "" {
-			placeOf[h.ServiceID] = h.PlaceID
-		}
+	// Every place of each service, in order.
+	type cardPlace struct {
+		salID, locID, ltype string
+		lat, lon            sql.NullFloat64
+		addr                CardAddr
 	}
+	places := map[string][]cardPlace{}
 	err = l.query(ctx, `SELECT sal.service_id, sal.id, l.id, l.location_type, l.latitude, l.longitude,
 		COALESCE(a.address_1,''), COALESCE(a.address_2,''), COALESCE(a.city,''), COALESCE(a.state_province,''), COALESCE(a.postal_code,'')
 		FROM service_at_location sal JOIN location l ON l.id = sal.location_id
 		LEFT JOIN address a ON a.id = (SELECT id FROM address WHERE location_id = l.id ORDER BY address_type = 'physical' DESC, rowid LIMIT 1)
 		WHERE sal.service_id IN (%s) ORDER BY sal.rowid`, ids, func(rs *sql.Rows) error {
-		var sid, salID, locID, ltype string
-		var lat, lon sql.NullFloat64
-		var a CardAddr
-		if err := rs.Scan(&sid, &salID, &locID, &ltype, &lat, &lon, &a.Address1, &a.Address2, &a.City, &a.StateProvince, &a.PostalCode); err != nil {
+		var sid string
+		var p cardPlace
+		if err := rs.Scan(&sid, &p.salID, &p.locID, &p.ltype, &p.lat, &p.lon, &p.addr.Address1, &p.addr.Address2, &p.addr.City, &p.addr.StateProvince, &p.addr.PostalCode); err != nil {
 			return err
 		}
-		c := cards[sid]
-		if c == nil || c.LocationID != "" && placeOf[sid] != salID {
-			return nil
-		}
-		if want := placeOf[sid]; want != "" && want != salID {
-			return nil
-		}
-		if ltype == "virtual" {
-			c.Remote = true
-			return nil
-		}
-		c.LocationID = locID
-		if a.Address1 != "" {
-			addr := a
-			c.Address = &addr
-		}
-		if lat.Valid && lon.Valid {
-			c.lat, c.lon, c.hasPoint = lat.Float64, lon.Float64, true
-		}
-		placeOf[sid] = salID
+		places[sid] = append(places[sid], p)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	locIDs := []string{}
-	salIDs := []string{}
-	for sid, c := range cards {
-		if c.LocationID != "" {
-			locIDs = append(locIDs, c.LocationID)
-			salIDs = append(salIDs, placeOf[sid])
-		} else {
-			c.Remote = true
-		}
+	// Phones of the services, and of their places (those without a service).
+	type locPhone struct {
+		loc string
+		p   CardPhone
 	}
-	phoneOwner := map[string]string{} // location id -> service id
-	for sid, c := range cards {
-		if c.LocationID != "" {
-			phoneOwner[c.LocationID] = sid
-		}
-	}
+	var locPhones []locPhone
 	err = l.query(ctx, `SELECT COALESCE(service_id,''), COALESCE(location_id,''), number, COALESCE(CAST(extension AS TEXT),''), COALESCE(type,''), COALESCE(description,'')
-		FROM phone WHERE service_id IN (%s) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
+		FROM phone WHERE service_id IN (%[1]s)
+		OR (service_id IS NULL AND location_id IN (SELECT location_id FROM service_at_location WHERE service_id IN (%[1]s))) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
 		var sid, lid string
 		var p CardPhone
 		if err := rs.Scan(&sid, &lid, &p.Number, &p.Extension, &p.Type, &p.Description); err != nil {
 			return err
 		}
 		p.Extension = strings.TrimSuffix(p.Extension, ".0")
-		if c := cards[sid]; c != nil {
+		if sid == "" {
+			locPhones = append(locPhones, locPhone{lid, p})
+		} else if c := cards[sid]; c != nil {
 			c.Phones = append(c.Phones, p)
 		}
 		return nil
@@ -183,42 +159,35 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if err != nil {
 		return nil, err
 	}
-	if len(locIDs) > 0 {
-		err = l.query(ctx, `SELECT location_id, number, COALESCE(CAST(extension AS TEXT),''), COALESCE(type,''), COALESCE(description,'')
-			FROM phone WHERE location_id IN (%s) AND service_id IS NULL ORDER BY rowid`, locIDs, func(rs *sql.Rows) error {
-			var lid string
-			var p CardPhone
-			if err := rs.Scan(&lid, &p.Number, &p.Extension, &p.Type, &p.Description); err != nil {
-				return err
-			}
-			p.Extension = strings.TrimSuffix(p.Extension, ".0")
-			if c := cards[phoneOwner[lid]]; c != nil {
-				c.Phones = append(c.Phones, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	// Attributes (reentry facts and categories) and languages.
+	tax, err := e.taxonomy(ctx)
+	if err != nil {
+		return nil, err
 	}
-	err = l.query(ctx, `SELECT a.link_id, t.code, t.name, COALESCE(a.value,''), t.taxonomy_id, t.id FROM attribute a
-		JOIN taxonomy_term t ON t.id = a.taxonomy_term_id WHERE a.link_id IN (%s) ORDER BY a.rowid`, ids, func(rs *sql.Rows) error {
-		var sid, code, name, value, tax, tid string
-		if err := rs.Scan(&sid, &code, &name, &value, &tax, &tid); err != nil {
+	err = l.query(ctx, `SELECT 'a', a.link_id, t.code, t.name, COALESCE(a.value,''), t.taxonomy_id, t.id, a.rowid FROM attribute a
+		JOIN taxonomy_term t ON t.id = a.taxonomy_term_id WHERE a.link_id IN (%[1]s)
+		UNION ALL SELECT 'l', service_id, COALESCE(code,''), COALESCE(name,''), '', '', '', rowid FROM language WHERE service_id IN (%[1]s)
+		ORDER BY 1, 8`, ids, func(rs *sql.Rows) error {
+		var kind, sid, code, name, value, taxID, tid string
+		var rowid int64
+		if err := rs.Scan(&kind, &sid, &code, &name, &value, &taxID, &tid, &rowid); err != nil {
 			return err
 		}
 		c := cards[sid]
-		if c == nil {
-			return nil
-		}
-		if tax == directory.ReentryTaxonomyID {
+		switch {
+		case c == nil:
+		case kind == "l":
+			if lc := languageCode(code, name); lc != "" && !slices.Contains(c.Languages, lc) {
+				c.Languages = append(c.Languages, lc)
+			}
+		case taxID == directory.ReentryTaxonomyID:
 			c.Attributes = append(c.Attributes, CardFact{Code: code, Name: name, Value: value})
-			return nil
-		}
-		for _, cat := range directory.Categories() {
-			for _, id := range cat.TermIDs {
-				if id == tid && !slices.Contains(c.Categories, cat.Key) {
-					c.Categories = append(c.Categories, cat.Key)
+		default:
+			// named as the index names it: the categories of the term or
+			// of its nearest ancestor that has any
+			for _, k := range tax.categories(tid) {
+				if !slices.Contains(c.Categories, k) {
+					c.Categories = append(c.Categories, k)
 				}
 			}
 		}
@@ -227,36 +196,21 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if err != nil {
 		return nil, err
 	}
-	err = l.query(ctx, `SELECT service_id, COALESCE(code,''), COALESCE(name,'') FROM language WHERE service_id IN (%s) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
-		var sid, code, name string
-		if err := rs.Scan(&sid, &code, &name); err != nil {
-			return err
-		}
-		if c := cards[sid]; c != nil {
-			if lc := languageCode(code, name); lc != "" && !slices.Contains(c.Languages, lc) {
-				c.Languages = append(c.Languages, lc)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	schedIDs := append(append([]string{}, ids...), salIDs...)
-	err = l.query(ctx, `SELECT * FROM schedule WHERE service_id IN (%[1]s) OR service_at_location_id IN (%[1]s)`, schedIDs, func(rs *sql.Rows) error {
+	// Schedules of the services and of all their places.
+	svcSched := map[string][]map[string]any{}
+	salSched := map[string][]map[string]any{}
+	err = l.query(ctx, `SELECT * FROM schedule WHERE service_id IN (%[1]s)
+		OR service_at_location_id IN (SELECT id FROM service_at_location WHERE service_id IN (%[1]s))`, ids, func(rs *sql.Rows) error {
 		m, err := scanMap(rs)
 		if err != nil {
 			return err
 		}
 		if sid, _ := m["service_id"].(string); cards[sid] != nil {
-			cards[sid].schedules = append(cards[sid].schedules, m)
+			svcSched[sid] = append(svcSched[sid], m)
 			return nil
 		}
-		salID, _ := m["service_at_location_id"].(string)
-		for sid, p := range placeOf {
-			if p == salID && cards[sid] != nil {
-				cards[sid].schedules = append(cards[sid].schedules, m)
-			}
+		if salID, _ := m["service_at_location_id"].(string); salID != "" {
+			salSched[salID] = append(salSched[salID], m)
 		}
 		return nil
 	})
@@ -272,6 +226,73 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		if c == nil {
 			continue // deleted since the index answered
 		}
+		// The place: the hit's, else the first physical one; with
+		// open_now, one open now.
+		var chosen *cardPlace
+		ps := places[h.ServiceID]
+		for i := range ps {
+			p := &ps[i]
+			if p.ltype == "virtual" {
+				continue
+			}
+			if h.PlaceID == p.salID || chosen == nil && h.PlaceID == "" {
+				chosen = p
+			}
+		}
+		if chosen == nil {
+			for i := range ps {
+				if ps[i].ltype != "virtual" {
+					chosen = &ps[i]
+					break
+				}
+			}
+		}
+		schedulesAt := func(p *cardPlace) []map[string]any {
+			all := slices.Clone(svcSched[h.ServiceID])
+			if p != nil {
+				all = append(all, salSched[p.salID]...)
+			}
+			return all
+		}
+		if q.OpenNow && chosen != nil {
+			if hrs, _ := directory.ParseHours(schedulesAt(chosen), e.opt.Location); !hrs.OpenAt(now) {
+				best := math.Inf(1)
+				for i := range ps {
+					p := &ps[i]
+					if p.ltype == "virtual" || p == chosen {
+						continue
+					}
+					if hrs, _ := directory.ParseHours(schedulesAt(p), e.opt.Location); !hrs.OpenAt(now) {
+						continue
+					}
+					d := 0.0
+					if q.HasPoint && p.lat.Valid && p.lon.Valid {
+						d = directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: p.lat.Float64, Lon: p.lon.Float64})
+					}
+					if d < best {
+						best, chosen = d, p
+					}
+				}
+			}
+		}
+		if chosen != nil {
+			c.LocationID = chosen.locID
+			if chosen.addr.Address1 != "" {
+				addr := chosen.addr
+				c.Address = &addr
+			}
+			if chosen.lat.Valid && chosen.lon.Valid {
+				c.lat, c.lon, c.hasPoint = chosen.lat.Float64, chosen.lon.Float64, true
+			}
+			for _, lp := range locPhones {
+				if lp.loc == chosen.locID {
+					c.Phones = append(c.Phones, lp.p)
+				}
+			}
+		} else {
+			c.Remote = true
+		}
+		c.schedules = schedulesAt(chosen)
 		if q.HasPoint && c.hasPoint {
 			d := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: c.lat, Lon: c.lon})
 			d = float64(int(d*10+0.5)) / 10
@@ -291,6 +312,26 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		out = append(out, *c)
 	}
 	return out, nil
+}
+
+// taxonomyCache is the taxonomy terms with their parents and categories,
+// as the loader reads them, kept for a minute for the cards and facet
+// labels (and refreshed by every index update).
+type taxonomyCache struct {
+	l    *loader
+	when time.Time
+}
+
+func (e *Engine) taxonomy(ctx context.Context) (*loader, error) {
+	if t, _ := e.tax.Load().(*taxonomyCache); t != nil && e.now().Sub(t.when) < time.Minute {
+		return t.l, nil
+	}
+	l, err := newLoader(ctx, e.store.DB().Read, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.tax.Store(&taxonomyCache{l: l, when: e.now()})
+	return l, nil
 }
 
 // summary is the first sentence of a description, at most 160 characters.

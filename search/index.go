@@ -68,6 +68,8 @@ type Engine struct {
 	// tables are the collector's per-segment document tables of idx.
 	tablesMu sync.Mutex
 	tables   *docTables
+	// tax is the taxonomy for cards and facet labels (*taxonomyCache).
+	tax atomic.Value
 }
 
 // New prepares an Engine; Run opens or builds the index.
@@ -303,7 +305,11 @@ func (e *Engine) newLoader(ctx context.Context) (*loader, error) {
 	if e.opt.Slots != nil {
 		slots = func(s []map[string]any) []string { return e.opt.Slots(s, e.opt.Location) }
 	}
-	return newLoader(ctx, e.store.DB().Read, slots)
+	l, err := newLoader(ctx, e.store.DB().Read, slots)
+	if err == nil {
+		e.tax.Store(&taxonomyCache{l: l, when: e.now()})
+	}
+	return l, err
 }
 
 // batchSize is how many documents go into one bleve batch while building:
