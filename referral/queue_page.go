@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -108,6 +109,28 @@ func RegisterQueue(g *echo.Group, p QueuePages) {
 
 type queuePages struct {
 	QueuePages
+	// The partner filter's choices, read at most every partnersTTL: the
+	// list comes from every referred service ever, and changes slowly.
+	mu         sync.Mutex
+	partners   []string
+	partnersAt time.Time
+}
+
+// partnersTTL is how long the partner choices are kept.
+const partnersTTL = 10 * time.Minute
+
+func (p *queuePages) partnerList(ctx context.Context) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.partners != nil && time.Since(p.partnersAt) < partnersTTL {
+		return p.partners, nil
+	}
+	ps, err := p.Store.Partners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.partners, p.partnersAt = append([]string{}, ps...), time.Now()
+	return p.partners, nil
 }
 
 func (p *queuePages) who(c echo.Context) (string, error) {
@@ -415,7 +438,7 @@ func (p *queuePages) queue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.Partners, err = p.Store.Partners(ctx); err != nil {
+	if d.Partners, err = p.partnerList(ctx); err != nil {
 		return err
 	}
 	d.States = options(QueueStates, map[string]string{QueueDue: "Due (today and earlier)", QueueOverdue: "Overdue (before today)",
