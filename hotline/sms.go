@@ -25,9 +25,10 @@ type Replies interface {
 }
 
 // Conversation answers a text that is not a reply to a check-in: the
-// hotline's SMS search. It returns the reply text.
+// hotline's SMS search ([Conversations]). sid is the text's MessageSid,
+// for keys that make what it logs happen once. It returns the reply text.
 type Conversation interface {
-	Answer(ctx context.Context, phone, body string) (string, error)
+	Answer(ctx context.Context, sid, phone, body string) (string, error)
 }
 
 // ClientOptOuts records STOP and START in the referral log as well, so the
@@ -113,7 +114,7 @@ func (h *SMS) receive(c echo.Context) error {
 		log.InfoContext(ctx, "sms webhook repeated; answered as before")
 		return twimlMessage(c, answer)
 	}
-	by, answer, err := h.handle(ctx, from, body)
+	by, answer, err := h.handle(ctx, sid, from, body)
 	if err != nil {
 		// The claim stays unfinished: a retry answers nothing rather than
 		// act twice; the text is in sms_inbound for staff.
@@ -159,7 +160,7 @@ func keyword(body string) string {
 	}), " "))
 }
 
-func (h *SMS) handle(ctx context.Context, from, body string) (by, answer string, err error) {
+func (h *SMS) handle(ctx context.Context, sid, from, body string) (by, answer string, err error) {
 	kw := keyword(body)
 	switch {
 	case slices.Contains(stopWords, kw):
@@ -200,7 +201,7 @@ func (h *SMS) handle(ctx context.Context, from, body string) (by, answer string,
 	if h.Conversation == nil {
 		return handledHotline, helpText, nil
 	}
-	answer, err = h.Conversation.Answer(ctx, from, body)
+	answer, err = h.Conversation.Answer(ctx, sid, from, body)
 	if err != nil {
 		return "", "", err
 	}

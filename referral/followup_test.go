@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/sms"
 )
 
 // fakeSender records texts by ref and, like the hotline's logged sender,
@@ -178,8 +179,8 @@ func TestRunnerSendsCheckinOnce(t *testing.T) {
 			t.Errorf("check-in %q lacks %q", body, w)
 		}
 	}
-	if Segments(body) > MaxSegments {
-		t.Errorf("check-in takes %d segments", Segments(body))
+	if sms.Segments(body) > MaxSegments {
+		t.Errorf("check-in takes %d segments", sms.Segments(body))
 	}
 	// Again: nothing more.
 	if sum, err := run.RunDue(ctx, ct(2026, 3, 6, 9, 30)); err != nil || sum.Sent != 0 {
@@ -305,8 +306,8 @@ func TestReplies(t *testing.T) {
 				if !strings.Contains(answer, st.wantAnswer) {
 					t.Errorf("reply %q: answer %q lacks %q", st.body, answer, st.wantAnswer)
 				}
-				if Segments(answer) > MaxSegments {
-					t.Errorf("answer %q takes %d segments", answer, Segments(answer))
+				if sms.Segments(answer) > MaxSegments {
+					t.Errorf("answer %q takes %d segments", answer, sms.Segments(answer))
 				}
 				st.check(t, e, r)
 			}
@@ -595,18 +596,18 @@ func TestTextsFit(t *testing.T) {
 					{{Organization: "Señora María’s Café — “Cocina”"}, {Organization: "Other"}},
 				} {
 					body := followupText(kind, lang, need, svcs)
-					if n := Segments(body); n > MaxSegments {
+					if n := sms.Segments(body); n > MaxSegments {
 						t.Errorf("%s %s %s: %d segments: %q", lang, kind, need, n, body)
 					}
-					if ToGSM(body) != body {
+					if sms.ToGSM(body) != body {
 						t.Errorf("%s %s: not GSM-7: %q", lang, kind, body)
 					}
 				}
 			}
 		}
 		for key, tx := range texts[lang] {
-			if Segments(tx) > MaxSegments || ToGSM(tx) != tx {
-				t.Errorf("%s %s: %d segments or not GSM-7: %q", lang, key, Segments(tx), tx)
+			if sms.Segments(tx) > MaxSegments || sms.ToGSM(tx) != tx {
+				t.Errorf("%s %s: %d segments or not GSM-7: %q", lang, key, sms.Segments(tx), tx)
 			}
 		}
 	}
@@ -614,8 +615,8 @@ func TestTextsFit(t *testing.T) {
 		!strings.Contains(got, "clases y consejeria") {
 		t.Errorf("Spanish text not folded to GSM-7: %q", got)
 	}
-	if Segments(strings.Repeat("a", 160)) != 1 || Segments(strings.Repeat("a", 161)) != 2 || Segments(strings.Repeat("á", 70)) != 1 ||
-		Segments(strings.Repeat("á", 71)) != 2 || Segments(strings.Repeat("{", 80)) != 1 || Segments(strings.Repeat("{", 81)) != 2 {
+	if sms.Segments(strings.Repeat("a", 160)) != 1 || sms.Segments(strings.Repeat("a", 161)) != 2 || sms.Segments(strings.Repeat("á", 70)) != 1 ||
+		sms.Segments(strings.Repeat("á", 71)) != 2 || sms.Segments(strings.Repeat("{", 80)) != 1 || sms.Segments(strings.Repeat("{", 81)) != 2 {
 		t.Error("Segments miscounts")
 	}
 }

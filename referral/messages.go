@@ -3,14 +3,10 @@ package referral
 import (
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/secondchancekc/secondchance/directory"
+	"github.com/secondchancekc/secondchance/internal/sms"
 )
 
 // The texts of the follow-up conversation, in English and Spanish. They are
@@ -20,30 +16,30 @@ import (
 // segments (MaxSegments) however long the organization's name.
 var texts = map[string]map[string]string{
 	LanguageEN: {
-		"checkin": "Second Chance KC: did you reach %s about %s? Reply 1 got help, 2 reached them but no help yet, 3 couldn't reach them, 4 haven't tried. Reply STOP to opt out.",
-		"final":   "Second Chance KC: did the help from %s with %s work out? Reply 1 yes, all set, 2 I still need help. Reply STOP to opt out.",
-		"thanks1": "Thank you! We're glad you got help. We'll check in once more in a few weeks. Reply STOP to opt out.",
-		"offer":   "Thanks for telling us. Reply CALL and our staff will call you, or text what you need (like FOOD or JOB and your ZIP) for other places.",
-		"done":    "Thank you! Good luck from all of us at Second Chance KC. Call (816) 231-0217 any time you need help.",
-		"call":    "Thanks. A Second Chance KC staff member will call you soon. You can also call us at (816) 231-0217.",
-		"clarify": "Sorry, we didn't understand. Please reply with just a number: 1 got help, 2 reached them but no help yet, 3 couldn't reach them, 4 haven't tried.",
+		"checkin":  "Second Chance KC: did you reach %s about %s? Reply 1 got help, 2 reached them but no help yet, 3 couldn't reach them, 4 haven't tried. Reply STOP to opt out.",
+		"final":    "Second Chance KC: did the help from %s with %s work out? Reply 1 yes, all set, 2 I still need help. Reply STOP to opt out.",
+		"thanks1":  "Thank you! We're glad you got help. We'll check in once more in a few weeks. Reply STOP to opt out.",
+		"offer":    "Thanks for telling us. Reply CALL and our staff will call you, or text what you need (like FOOD or JOB and your ZIP) for other places.",
+		"done":     "Thank you! Good luck from all of us at Second Chance KC. Call (816) 231-0217 any time you need help.",
+		"call":     "Thanks. A Second Chance KC staff member will call you soon. You can also call us at (816) 231-0217.",
+		"clarify":  "Sorry, we didn't understand. Please reply with just a number: 1 got help, 2 reached them but no help yet, 3 couldn't reach them, 4 haven't tried.",
 		"clarifyF": "Sorry, we didn't understand. Please reply 1 if you're all set, or 2 if you still need help.",
-		"unclear": "Thanks. A staff member will read your message and call you. You can also call (816) 231-0217.",
-		"others":  "the other places we sent you to",
-		"or":      "%s or %s",
+		"unclear":  "Thanks. A staff member will read your message and call you. You can also call (816) 231-0217.",
+		"others":   "the other places we sent you to",
+		"or":       "%s or %s",
 	},
 	LanguageES: {
-		"checkin": "Second Chance KC: ¿pudo comunicarse con %s sobre %s? Responda 1 recibi ayuda, 2 hable con ellos pero aun sin ayuda, 3 no pude comunicarme, 4 no lo he intentado. STOP para cancelar.",
-		"final":   "Second Chance KC: ¿le funciono la ayuda de %s con %s? Responda 1 si, todo bien, 2 todavia necesito ayuda. STOP para cancelar.",
-		"thanks1": "¡Gracias! Nos alegra que recibio ayuda. Le escribiremos una vez mas en unas semanas. STOP para cancelar.",
-		"offer":   "Gracias por avisarnos. Responda LLAMAR y le llamaremos, o escriba lo que necesita (como COMIDA o TRABAJO y su codigo postal) para otros lugares.",
-		"done":    "¡Gracias! Buena suerte de parte de Second Chance KC. Llame al (816) 231-0217 cuando necesite ayuda.",
-		"call":    "Gracias. Alguien de Second Chance KC le llamara pronto. Tambien puede llamar al (816) 231-0217.",
-		"clarify": "Perdon, no entendimos. Responda solo con un numero: 1 recibi ayuda, 2 hable con ellos pero aun sin ayuda, 3 no pude comunicarme, 4 no lo he intentado.",
+		"checkin":  "Second Chance KC: ¿pudo comunicarse con %s sobre %s? Responda 1 recibi ayuda, 2 hable con ellos pero aun sin ayuda, 3 no pude comunicarme, 4 no lo he intentado. STOP para cancelar.",
+		"final":    "Second Chance KC: ¿le funciono la ayuda de %s con %s? Responda 1 si, todo bien, 2 todavia necesito ayuda. STOP para cancelar.",
+		"thanks1":  "¡Gracias! Nos alegra que recibio ayuda. Le escribiremos una vez mas en unas semanas. STOP para cancelar.",
+		"offer":    "Gracias por avisarnos. Responda LLAMAR y le llamaremos, o escriba lo que necesita (como COMIDA o TRABAJO y su codigo postal) para otros lugares.",
+		"done":     "¡Gracias! Buena suerte de parte de Second Chance KC. Llame al (816) 231-0217 cuando necesite ayuda.",
+		"call":     "Gracias. Alguien de Second Chance KC le llamara pronto. Tambien puede llamar al (816) 231-0217.",
+		"clarify":  "Perdon, no entendimos. Responda solo con un numero: 1 recibi ayuda, 2 hable con ellos pero aun sin ayuda, 3 no pude comunicarme, 4 no lo he intentado.",
 		"clarifyF": "Perdon, no entendimos. Responda 1 si todo esta bien, o 2 si todavia necesita ayuda.",
-		"unclear": "Gracias. Alguien de nuestro equipo leera su mensaje y le llamara. Tambien puede llamar al (816) 231-0217.",
-		"others":  "los otros lugares que le dimos",
-		"or":      "%s u %s",
+		"unclear":  "Gracias. Alguien de nuestro equipo leera su mensaje y le llamara. Tambien puede llamar al (816) 231-0217.",
+		"others":   "los otros lugares que le dimos",
+		"or":       "%s u %s",
 	},
 }
 
@@ -88,9 +84,9 @@ func followupText(kind, lang, need string, services []ReferredService) string {
 			org = services[0].Name
 		}
 	}
-	org = ToGSM(org)
+	org = sms.ToGSM(org)
 	tmpl := text(lang, key)
-	need = ToGSM(needName(need, lang))
+	need = sms.ToGSM(needName(need, lang))
 	compose := func(org string) string {
 		who := org
 		if len(services) > 1 {
@@ -100,86 +96,10 @@ func followupText(kind, lang, need string, services []ReferredService) string {
 	}
 	msg := compose(org)
 	// Shorten a long name until the text fits.
-	for Segments(msg) > MaxSegments && utf8.RuneCountInString(org) > 12 {
+	for sms.Segments(msg) > MaxSegments && utf8.RuneCountInString(org) > 12 {
 		r := []rune(org)
 		org = strings.TrimSpace(string(r[:len(r)-len(r)/4])) + "..."
 		msg = compose(org)
 	}
 	return msg
-}
-
-// gsm7 is the GSM 03.38 basic character set; gsm7Ext the extension table,
-// whose characters take two septets.
-const (
-	gsm7    = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsm7Ext = "^{}\\[~]|€\f"
-)
-
-// Segments counts the SMS segments text takes: GSM-7 when every character
-// is in that alphabet (160 septets in one segment, 153 each when split),
-// else UCS-2 (70 code units, 67 each when split).
-func Segments(text string) int {
-	septets, isGSM := 0, true
-	for _, r := range text {
-		switch {
-		case strings.ContainsRune(gsm7, r):
-			septets++
-		case strings.ContainsRune(gsm7Ext, r):
-			septets += 2
-		default:
-			isGSM = false
-		}
-	}
-	if isGSM {
-		if septets <= 160 {
-			return 1
-		}
-		return (septets + 152) / 153
-	}
-	units := len(utf16Units(text))
-	if units <= 70 {
-		return 1
-	}
-	return (units + 66) / 67
-}
-
-func utf16Units(s string) []uint16 {
-	var u []uint16
-	for _, r := range s {
-		if r >= 0x10000 {
-			u = append(u, 0, 0)
-		} else {
-			u = append(u, uint16(r))
-		}
-	}
-	return u
-}
-
-// ToGSM folds text to the GSM-7 alphabet: accents it lacks are dropped
-// (á → a, but é and ñ stay), typographic quotes and dashes become plain
-// ones, and anything else outside it becomes a space.
-func ToGSM(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case strings.ContainsRune(gsm7, r) || strings.ContainsRune(gsm7Ext, r):
-			b.WriteRune(r)
-		case r == '‘' || r == '’' || r == '`' || r == '´':
-			b.WriteByte('\'')
-		case r == '“' || r == '”':
-			b.WriteByte('"')
-		case r == '–' || r == '—':
-			b.WriteByte('-')
-		case r == '\t':
-			b.WriteByte(' ')
-		default:
-			folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), string(r))
-			if err == nil && folded != "" && strings.ContainsRune(gsm7, []rune(folded)[0]) {
-				b.WriteString(folded)
-			} else {
-				b.WriteByte(' ')
-			}
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
 }

@@ -38,6 +38,7 @@ type Config struct {
 		APIBaseURL          string `mapstructure:"api_base_url"`
 		ValidateSignatures  bool   `mapstructure:"validate_signatures"`
 	} `mapstructure:"twilio"`
+	Hotline hotlineConfig `mapstructure:"hotline"`
 	Followup struct {
 		Steps     string  `mapstructure:"steps"`
 		NeedSteps string  `mapstructure:"need_steps"`
@@ -82,6 +83,12 @@ var settings = []setting{
 	{"followup.daily_cap", 1000, "Follow-up texts sent per day at most; the rest wait for the next day.", nil},
 	{"followup.run", true, "Send due follow-ups from inside serve (every minute); turn off to run `secondchance followups run` from cron instead.", []string{"true", "false"}},
 	{"twilio.validate_signatures", true, "Check the X-Twilio-Signature of Twilio's webhooks; turn off only for local testing.", []string{"true", "false"}},
+	{"hotline.staff_numbers", "", "Staff phones the hotline rings at once when a caller asks for a person in business hours (E.164, comma-separated); empty: voicemail only.", nil},
+	{"hotline.hours", "mon-fri 09:00-17:00", "When staff answer (in timezone), e.g. \"mon-thu 09:00-17:00, fri 09:00-12:00\"; outside them callers may leave a voicemail.", nil},
+	{"hotline.holidays", "", "Dates staff do not answer, e.g. \"2026-11-26, 2026-12-25\".", nil},
+	{"hotline.dial_timeout", 20, "Seconds the staff phones ring before the caller is offered voicemail.", nil},
+	{"hotline.voice_en", "Polly.Joanna", "Twilio <Say> voice for English (a Polly voice, or man, woman, alice).", nil},
+	{"hotline.voice_es", "Polly.Lupe", "Twilio <Say> voice for Spanish.", nil},
 }
 
 // configError is a bad setting: the message names the key and what is
@@ -205,6 +212,9 @@ func (c *Config) validate() error {
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if err := c.validateTwilio(); err != nil {
+		return err
+	}
+	if err := c.validateHotline(); err != nil {
 		return err
 	}
 	if _, err := c.followupPolicy(); err != nil {

@@ -91,14 +91,12 @@ while searches answer from SQL, and then follows every directory change.`,
 				Flash: authSvc.SetFlash, RequireLogin: authSvc.RequireLogin})
 			referral.RegisterQueue(e.Group("/staff"), referral.QueuePages{Store: referrals, Pages: pages, Actor: staffActor,
 				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
-			// Texts in: STOP/START, replies to follow-up check-ins, then the
-			// hotline's conversation; every webhook signed by Twilio.
-			if !cfg.Twilio.ValidateSignatures {
-				a.log.Warn("TWILIO SIGNATURE CHECKING IS OFF (twilio.validate_signatures=false): anyone can post to /hotline as if they were Twilio; use this only for local development")
+			// The hotline: calls at /hotline/voice, texts at /hotline/sms
+			// (STOP/START, replies to follow-up check-ins, then the SMS
+			// search); every webhook signed by Twilio.
+			if err := a.registerHotline(e, d, eng, referrals, sms); err != nil {
+				return err
 			}
-			inbound := &hotline.SMS{DB: d, OptOuts: sms.OptOuts, Replies: referrals, Clients: clientOptOuts{referrals}, Log: a.log}
-			inbound.Register(e, hotline.Signature{AuthToken: cfg.Twilio.AuthToken, BaseURL: cfg.BaseURL,
-				Disabled: !cfg.Twilio.ValidateSignatures, Log: a.log}.Middleware())
 			e.GET("/", func(c echo.Context) error {
 				return c.JSON(http.StatusOK, map[string]string{
 					"service": "Second Chance KC directory",

@@ -1,0 +1,370 @@
+package hotline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/internal/sms"
+)
+
+// Conversations is the hotline's SMS search: a need word with an optional
+// ZIP code ("jobs 64127", "vivienda 64108"), MORE for the next results,
+// 1-3 for one result's details, STAFF or LLAMAR for a call back, ENGLISH
+// or ESPAÑOL, and anything else as a search. What each number last
+// searched is kept in SQLite (hotline_sms_conversation) for TTL. Every
+// reply is GSM-7 and fits two segments.
+type Conversations struct {
+	DB        *db.DB
+	Finder    Finder
+	Referrals Referrals
+	// TTL is how long a conversation is remembered (0 is a day).
+	TTL time.Duration
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+var _ Conversation = (*Conversations)(nil)
+
+// conversation is one number's state.
+type conversation struct {
+	Phone, Lang, Need, Query, ZIP string
+	Results                       []Place
+	Page                          int
+	ReferralID                    string
+	known                         bool
+}
+
+var (
+	moreWords    = []string{"MORE", "MAS", "MÁS", "NEXT", "SIGUIENTE"}
+	staffWords   = []string{"STAFF", "LLAMAR", "CALL", "CALL ME", "LLAMAME", "LLÁMAME", "PERSON", "PERSONA"}
+	englishWords = []string{"ENGLISH", "INGLES", "INGLÉS"}
+	spanishKeys  = []string{"ESPAÑOL", "ESPANOL", "SPANISH"}
+)
+
+// smsTexts are the conversation's replies, written in GSM-7 (Spanish
+// without á, í, ó, ú).
+var smsTexts = map[string]map[string]string{
+	"en": {
+		"empty":   "Second Chance KC: text what you need and your ZIP, like JOBS 64127, HOUSING or FOOD. STAFF for a call back. ESPANOL para espanol. STOP to opt out.",
+		"none":    "Sorry, we found nothing for %q. Try one word like JOBS, HOUSING, FOOD, ID or CLASSES, with your ZIP. Or reply STAFF and we will call you.",
+		"zipBad":  "(We don't know ZIP %s, so these are not sorted by distance.) ",
+		"head":    "Second Chance KC: ",
+		"foot":    "Reply 1-3 for details, MORE for more, STAFF for a call.",
+		"footEnd": "Reply 1-3 for details, STAFF for a call.",
+		"noMore":  "That's all we found. Text a new search, like JOBS 64127, or STAFF for a call.",
+		"noList":  "Text what you need first, like JOBS 64127 or FOOD. Then reply 1-3 for details.",
+		"noItem":  "There is no result %s. Reply 1-%d for details.",
+		"staff":   "Thanks. A Second Chance KC staff member will call you at this number soon, during office hours. You can also call (816) 231-0217.",
+		"lang":    "OK, we'll text you in English. Text what you need, like JOBS 64127.",
+		"open":    "Open now.",
+		"opens":   "Opens %s.",
+		"phone":   "Call",
+		"miles":   "%s mi",
+	},
+	"es": {
+		"empty":   "Second Chance KC: envie lo que necesita y su codigo postal, como TRABAJO 64127, VIVIENDA o COMIDA. LLAMAR para que le llamemos. ENGLISH for English. STOP para cancelar.",
+		"none":    "Perdon, no encontramos nada para %q. Pruebe una palabra como TRABAJO, VIVIENDA, COMIDA, DOCUMENTOS o CLASES, con su codigo postal. O responda LLAMAR.",
+		"zipBad":  "(No conocemos el codigo %s; no estan ordenados por distancia.) ",
+		"head":    "Second Chance KC: ",
+		"foot":    "Responda 1-3 para detalles, MAS para mas, LLAMAR para una llamada.",
+		"footEnd": "Responda 1-3 para detalles, LLAMAR para una llamada.",
+		"noMore":  "Eso es todo lo que encontramos. Envie otra busqueda, como TRABAJO 64127, o LLAMAR.",
+		"noList":  "Primero envie lo que necesita, como TRABAJO 64127 o COMIDA. Luego responda 1-3 para detalles.",
+		"noItem":  "No hay resultado %s. Responda 1-%d para detalles.",
+		"staff":   "Gracias. Alguien de Second Chance KC le llamara a este numero pronto, en horario de oficina. Tambien puede llamar al (816) 231-0217.",
+		"lang":    "Bien, le escribiremos en espanol. Envie lo que necesita, como TRABAJO 64127.",
+		"open":    "Abierto ahora.",
+		"opens":   "Abre %s.",
+		"phone":   "Tel",
+		"miles":   "%s mi",
+	},
+}
+
+func smsText(lang, key string) string {
+	if t, ok := smsTexts[lang][key]; ok {
+		return t
+	}
+	return smsTexts["en"][key]
+}
+
+func (cv *Conversations) now() time.Time {
+	if cv.Now == nil {
+		return time.Now().UTC()
+	}
+	return cv.Now().UTC()
+}
+
+func (cv *Conversations) ttl() time.Duration {
+	if cv.TTL <= 0 {
+		return 24 * time.Hour
+	}
+	return cv.TTL
+}
+
+// Answer replies to one text (already checked for STOP, HELP and follow-up
+// answers by the SMS handler, which calls it once per MessageSid).
+func (cv *Conversations) Answer(ctx context.Context, sid, phone, body string) (string, error) {
+	c, err := cv.load(ctx, phone)
+	if err != nil {
+		return "", err
+	}
+	reply, err := cv.answer(ctx, c, sid, body)
+	if err != nil {
+		return "", err
+	}
+	if err := cv.save(ctx, c); err != nil {
+		return "", err
+	}
+	return fitSMS(reply), nil
+}
+
+func (cv *Conversations) answer(ctx context.Context, c *conversation, sid, body string) (string, error) {
+	kw := keyword(body)
+	if !c.known && looksSpanish(body) {
+		c.Lang = "es"
+	}
+	switch {
+	case kw == "":
+		return smsText(c.Lang, "empty"), nil
+	case slices.Contains(englishWords, kw):
+		c.Lang = "en"
+		return smsText(c.Lang, "lang"), nil
+	case slices.Contains(spanishKeys, kw):
+		c.Lang = "es"
+		return smsText(c.Lang, "lang"), nil
+	case slices.Contains(moreWords, kw):
+		if len(c.Results) == 0 {
+			return smsText(c.Lang, "noList"), nil
+		}
+		if c.Page+3 >= len(c.Results) {
+			return smsText(c.Lang, "noMore"), nil
+		}
+		c.Page += 3
+		return cv.list(ctx, c, sid, "")
+	case kw == "1" || kw == "2" || kw == "3":
+		if len(c.Results) == 0 {
+			return smsText(c.Lang, "noList"), nil
+		}
+		i := c.Page + int(kw[0]-'1')
+		n := min(3, len(c.Results)-c.Page)
+		if i >= len(c.Results) || int(kw[0]-'1') >= n {
+			return fmt.Sprintf(smsText(c.Lang, "noItem"), kw, n), nil
+		}
+		return detailText(c.Lang, c.Results[i]), nil
+	case slices.Contains(staffWords, kw):
+		need := c.Need
+		if need == "" {
+			need = "other"
+		}
+		if err := cv.Referrals.Callback(ctx, CallbackRequest{ReferralID: c.ReferralID, Phone: c.Phone, Language: c.Lang, Channel: "sms",
+			Need: need, ZIP: c.ZIP, Reason: "asked by text for a call (" + strings.TrimSpace(body) + ")", Key: "sms:" + sid + ":callback"}); err != nil {
+			return "", err
+		}
+		return smsText(c.Lang, "staff"), nil
+	}
+	// A search: a need word or free words, and perhaps a ZIP code.
+	var zip string
+	var rest []string
+	for _, w := range strings.Fields(body) {
+		d := strings.Trim(w, ",.;:!?")
+		if len(d) == 5 && strings.Trim(d, "0123456789") == "" && zip == "" {
+			zip = d
+			continue
+		}
+		rest = append(rest, w)
+	}
+	text := strings.Join(rest, " ")
+	if utf8.RuneCountInString(text) > 200 {
+		text = string([]rune(text)[:200])
+	}
+	need := NeedFromText(text)
+	q := FindQuery{Text: text, ZIP: zip, Language: c.Lang, Channel: "sms", Limit: 9}
+	if len(words(text)) == 1 && need != "other" && need != "person" {
+		q.Text, q.Need = "", need // one need word: the category's services
+	}
+	if text == "" && zip != "" && c.Need != "" {
+		// Just a ZIP code: the last need, near it.
+		q.Need, q.Text, need = c.Need, c.Query, c.Need
+	}
+	prefix := ""
+	places, err := cv.Finder.Find(ctx, q)
+	if apperr.Code(err) == apperr.EINVALID && q.ZIP != "" {
+		prefix = fmt.Sprintf(smsText(c.Lang, "zipBad"), q.ZIP)
+		q.ZIP = ""
+		places, err = cv.Finder.Find(ctx, q)
+	}
+	if err != nil {
+		return "", err
+	}
+	if need == "person" {
+		need = "other"
+	}
+	c.Need, c.Query, c.ZIP, c.Results, c.Page, c.ReferralID = need, q.Text, q.ZIP, places, 0, ""
+	if len(places) == 0 {
+		shown := strings.TrimSpace(body)
+		if utf8.RuneCountInString(shown) > 40 {
+			shown = string([]rune(shown)[:40])
+		}
+		return fmt.Sprintf(smsText(c.Lang, "none"), shown), nil
+	}
+	return cv.list(ctx, c, sid, prefix)
+}
+
+// list texts the current page of results and logs them as a referral.
+func (cv *Conversations) list(ctx context.Context, c *conversation, sid, prefix string) (string, error) {
+	end := min(c.Page+3, len(c.Results))
+	ids := make([]string, 0, 3)
+	for _, p := range c.Results[c.Page:end] {
+		ids = append(ids, p.ServiceID)
+	}
+	if cv.Referrals != nil && IsE164(c.Phone) {
+		id, err := cv.Referrals.LogReferral(ctx, NewReferral{Phone: c.Phone, Language: c.Lang, Channel: "sms", Need: c.Need, ZIP: c.ZIP,
+			ServiceIDs: ids, Key: "sms:" + sid + ":referral"})
+		if err != nil {
+			return "", err
+		}
+		c.ReferralID = id
+	}
+	return prefix + listBody(c.Lang, c.Results[c.Page:end], end < len(c.Results), true), nil
+}
+
+// listText is the text of up to three places, numbered 1-3, within two
+// segments: names are shortened until it fits. withFoot adds how to reply.
+func listText(lang string, places []Place, _ int, more bool) string {
+	return listBody(lang, places, more, true)
+}
+
+func listBody(lang string, places []Place, more, withFoot bool) string {
+	foot := ""
+	if withFoot {
+		foot = " " + smsText(lang, "footEnd")
+		if more {
+			foot = " " + smsText(lang, "foot")
+		}
+	}
+	for limit := 60; ; limit -= 8 {
+		var b strings.Builder
+		b.WriteString(smsText(lang, "head"))
+		for i, p := range places {
+			name := sms.ToGSM(p.name(lang))
+			if utf8.RuneCountInString(name) > limit {
+				name = strings.TrimSpace(string([]rune(name)[:max(limit-3, 8)])) + "..."
+			}
+			fmt.Fprintf(&b, "%d) %s", i+1, name)
+			if p.Phone != "" {
+				b.WriteString(" " + sms.ToGSM(p.Phone))
+			}
+			if p.HasMiles {
+				fmt.Fprintf(&b, " ("+smsText(lang, "miles")+")", fmt.Sprintf("%.1f", p.Miles))
+			}
+			b.WriteString(". ")
+		}
+		out := strings.TrimSpace(b.String()) + foot
+		if sms.Segments(out) <= sms.MaxSegments || limit <= 12 {
+			return fitSMS(out)
+		}
+	}
+}
+
+// detailText is one place: name, phone, address, hours, what they offer.
+func detailText(lang string, p Place) string {
+	var b strings.Builder
+	b.WriteString(sms.ToGSM(p.name(lang)))
+	if p.Phone != "" {
+		b.WriteString(". " + smsText(lang, "phone") + " " + sms.ToGSM(p.Phone))
+	}
+	if p.Address != "" {
+		b.WriteString(". " + sms.ToGSM(strings.TrimSuffix(p.Address+", "+p.City, ", ")))
+	}
+	if p.HoursKnown {
+		if p.OpenNow {
+			b.WriteString(". " + smsText(lang, "open"))
+		} else if p.NextOpen != nil {
+			day := p.NextOpen.Format("Mon 3:04 PM")
+			if lang == "es" {
+				day = p.NextOpen.Format("02/01 15:04")
+			}
+			b.WriteString(". " + fmt.Sprintf(smsText(lang, "opens"), day))
+		}
+	} else {
+		b.WriteString(".")
+	}
+	if s := sms.ToGSM(p.summary(lang)); s != "" {
+		b.WriteString(" " + s)
+	}
+	return fitSMS(b.String())
+}
+
+// fitSMS makes a reply GSM-7 and cuts it to two segments.
+func fitSMS(s string) string {
+	s = sms.ToGSM(s)
+	if sms.Segments(s) <= sms.MaxSegments {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 && sms.Segments(string(r)+"...") > sms.MaxSegments {
+		r = r[:len(r)-1]
+	}
+	return strings.TrimSpace(string(r)) + "..."
+}
+
+func (cv *Conversations) load(ctx context.Context, phone string) (*conversation, error) {
+	c := &conversation{Phone: phone, Lang: "en"}
+	var results string
+	err := cv.DB.Read.QueryRowContext(ctx, `SELECT language, need, query, zip, results, page, referral_id FROM hotline_sms_conversation
+		WHERE phone = ? AND expires_at > ?`, phone, formatTime(cv.now())).Scan(&c.Lang, &c.Need, &c.Query, &c.ZIP, &results, &c.Page, &c.ReferralID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read sms conversation: %w", err)
+	}
+	c.known = true
+	if err := json.Unmarshal([]byte(results), &c.Results); err != nil {
+		return nil, fmt.Errorf("read sms conversation: %w", err)
+	}
+	return c, nil
+}
+
+func (cv *Conversations) save(ctx context.Context, c *conversation) error {
+	results, err := json.Marshal(c.Results)
+	if err != nil {
+		return err
+	}
+	if c.Results == nil {
+		results = []byte("[]")
+	}
+	now := cv.now()
+	// Expired conversations of anyone are removed on the way.
+	if _, err := cv.DB.Write.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
+		return fmt.Errorf("expire sms conversations: %w", err)
+	}
+	if _, err := cv.DB.Write.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
+		referral_id, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (phone) DO UPDATE SET language = excluded.language, need = excluded.need, query = excluded.query, zip = excluded.zip,
+		results = excluded.results, page = excluded.page, referral_id = excluded.referral_id, updated_at = excluded.updated_at,
+		expires_at = excluded.expires_at`,
+		c.Phone, c.Lang, c.Need, c.Query, c.ZIP, string(results), c.Page, c.ReferralID, formatTime(now), formatTime(now.Add(cv.ttl()))); err != nil {
+		return fmt.Errorf("save sms conversation: %w", err)
+	}
+	return nil
+}
+
+// remember keeps results read out on a call and texted to the caller, so
+// that replying 1-3 or MORE continues from them.
+func (cv *Conversations) remember(ctx context.Context, phone, lang, need, query, zip string, results []Place, page int, referralID string) error {
+	if need == "" {
+		need = "other"
+	}
+	return cv.save(ctx, &conversation{Phone: phone, Lang: lang, Need: need, Query: query, ZIP: zip, Results: results, Page: page,
+		ReferralID: referralID})
+}
