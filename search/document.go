@@ -255,6 +255,7 @@ func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]d
 		// offered at (see docs/search.md).
 		var pts, zips, where []string
 		var open []string
+		svcOpenDone := false
 		for _, p := range places[id] {
 			if p.ltype == "virtual" || !p.lat.Valid || !p.lon.Valid {
 				continue
@@ -264,7 +265,13 @@ func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]d
 				zips = append(zips, z)
 			}
 			where = append(where, p.name, p.city)
-			open = appendNew(open, l.openSlots(append(append([]map[string]any{}, r.schedules...), salSchedules[p.salID]...))...)
+			if own := salSchedules[p.salID]; len(own) > 0 {
+				open = appendNew(open, l.openSlots(append(slices.Clone(r.schedules), own...))...)
+			} else if !svcOpenDone {
+				// the service's own hours: the same at every place without its own
+				open = appendNew(open, l.openSlots(r.schedules)...)
+				svcOpenDone = true
+			}
 		}
 		if len(pts) == 0 {
 			f[fRemote] = "1"

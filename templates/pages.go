@@ -19,4 +19,20 @@ var pages = []string{
 	"staff/queue",
 	"staff/queue_referral",
 	"staff/queue_new",
+
+	// search: the public home page and search results.
+	"public/home",
+	"public/results",
+
+	// directory: a service, its printable slip, an organization, and the
+	// site's own pages; the friendly error page (templates.ErrorPage).
+	"public/service",
+	"public/slip",
+	"public/organization",
+	"public/about",
+	"public/privacy",
+	"public/error",
+
+	// referral: "Text me this" when the form needs another try.
+	"public/text",
 }

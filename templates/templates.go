@@ -36,10 +36,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// files holds the layouts, the page folders and the catalogs. Add "public"
-// here with the first public page (embed refuses an empty folder).
+// files holds the layouts, the page folders, the catalogs and the public
+// pages' style sheet (static/).
 //
-//go:embed layouts staff messages
+//go:embed layouts staff public messages static
 var files embed.FS
 
 // Layouts, by the folder of the page.
@@ -95,6 +95,11 @@ type Page struct {
 	Data any
 	// Path is the request's path; the staff navigation marks where you are.
 	Path string
+	// URL is the request's path and query, for the public pages' language
+	// switch to come back to.
+	URL string
+	// Style is the versioned URL of the public style sheet.
+	Style string
 }
 
 // Options configure New.
@@ -113,6 +118,7 @@ type Renderer struct {
 	viewer func(echo.Context) Viewer
 	cat    *catalog
 	pages  map[string]*page
+	style  style
 }
 
 type page struct {
@@ -133,7 +139,7 @@ func newRenderer(fsys fs.FS, names []string, o Options) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Renderer{site: o.Site, viewer: o.Viewer, cat: cat, pages: map[string]*page{}}
+	r := &Renderer{site: o.Site, viewer: o.Viewer, cat: cat, pages: map[string]*page{}, style: loadStyle(fsys)}
 	if r.site == "" {
 		r.site = "Second Chance KC"
 	}
@@ -174,7 +180,7 @@ func checkFiles(fsys fs.FS, names []string) error {
 		}
 		dir := path.Dir(p)
 		switch {
-		case dir == "layouts" || dir == "messages":
+		case dir == "layouts" || dir == "messages" || dir == "static":
 		case !slices.Contains(layouts, dir) || path.Ext(p) != ".html":
 			errs = append(errs, fmt.Errorf("templates: %s is not a page (pages are staff/NAME.html or public/NAME.html)", p))
 		case !seen[strings.TrimSuffix(p, ".html")]:
@@ -216,16 +222,37 @@ func (r *Renderer) funcs() template.FuncMap {
 		"here": func(p, prefix string) bool {
 			return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, "/")+"/")
 		},
+		// tf formats a catalog message with fmt verbs:
+		// {{tf .Lang "results.count" .Data.Total}}.
+		"tf": func(lang, key string, args ...any) (string, error) {
+			s, err := r.cat.text(lang, key)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf(s, args...), nil
+		},
+		// other is the language a public page offers to switch to.
+		"other": func(lang string) string {
+			if lang == "es" {
+				return "en"
+			}
+			return "es"
+		},
 	}
 }
 
 // Has reports whether page is registered.
 func (r *Renderer) Has(page string) bool { return r.pages[page] != nil }
 
-// contentSecurityPolicy fits these pages: the style sheet is inline in the
-// layout, forms post to this site, and there is no script, no framing and
-// nothing loaded from elsewhere.
+// contentSecurityPolicy fits the staff pages: the style sheet is inline in
+// the layout, forms post to this site, and there is no script, no framing
+// and nothing loaded from elsewhere.
 const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// publicContentSecurityPolicy fits the public pages: no inline style or
+// script at all; the one style sheet comes from this site (its icons are
+// data: URIs inside it).
+const publicContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Render renders page with p and sends it with status. It executes into a
 // buffer first, so a template error is returned (and becomes the error
@@ -249,6 +276,11 @@ func (r *Renderer) Render(c echo.Context, status int, page string, p Page) error
 		}
 	}
 	p.Path = c.Request().URL.Path
+	p.URL = c.Request().URL.RequestURI()
+	p.Style = r.style.url
+	if pg.layout == Public && p.Lang == "" {
+		p.Lang = LangOf(c)
+	}
 	b, err := r.execute(pg, p)
 	if err != nil {
 		return err
@@ -259,6 +291,13 @@ func (r *Renderer) Render(c echo.Context, status int, page string, p Page) error
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 	if pg.layout == Staff {
 		h.Set(echo.HeaderCacheControl, "no-store")
+	} else {
+		h.Set("Content-Security-Policy", publicContentSecurityPolicy)
+		h.Set(echo.HeaderXFrameOptions, "DENY")
+		// The page depends on the language cookie and header, and may
+		// carry a form token: shared caches must not keep it.
+		h.Set(echo.HeaderCacheControl, "private, no-cache")
+		h.Add(echo.HeaderVary, "Cookie, Accept-Language")
 	}
 	return c.HTMLBlob(status, b)
 }
