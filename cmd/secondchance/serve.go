@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -97,13 +96,17 @@ while searches answer from SQL, and then follows every directory change.`,
 			if err := a.registerHotline(e, d, eng, referrals, sms); err != nil {
 				return err
 			}
-			e.GET("/", func(c echo.Context) error {
-				return c.JSON(http.StatusOK, map[string]string{
-					"service": "Second Chance KC directory",
-					"hsds":    cfg.BaseURL + "/hsds/",
-					"hotline": "(816) 231-0217",
-				})
-			})
+			// The public website: home and results (search), a service, its
+			// slip, organizations, about, privacy, corrections (directory),
+			// "Text me this" (referral); friendly error pages in the
+			// visitor's language.
+			pages.RegisterPublic(e)
+			srv.HTMLError = pages.ErrorPage
+			search.RegisterPages(e, search.Pages{Engine: eng, Pages: pages, Zone: cfg.location()})
+			listings := directory.Pages{Store: store, Pages: pages, Zone: cfg.location()}
+			directory.RegisterPages(e, listings)
+			referral.RegisterTextMe(e, &referral.TextMe{Store: referrals, Listings: listings, Sender: followupSender{sms},
+				Pages: pages, BaseURL: cfg.BaseURL})
 			// The indexer runs beside the server; on SIGTERM the server
 			// drains its requests first, then the indexer stops.
 			workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
