@@ -142,7 +142,7 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	var locPhones []locPhone
 	err = l.query(ctx, `SELECT COALESCE(service_id,''), COALESCE(location_id,''), number, COALESCE(CAST(extension AS TEXT),''), COALESCE(type,''), COALESCE(description,'')
 		FROM phone WHERE service_id IN (%[1]s)
-		OR (service_id IS NULL AND location_id IN (SELECT location_id FROM service_at_location WHERE service_id IN (%[1]s))) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
+		OR location_id IN (SELECT location_id FROM service_at_location WHERE service_id IN (%[1]s)) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
 		var sid, lid string
 		var p CardPhone
 		if err := rs.Scan(&sid, &lid, &p.Number, &p.Extension, &p.Type, &p.Description); err != nil {
@@ -164,24 +164,32 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if err != nil {
 		return nil, err
 	}
-	err = l.query(ctx, `SELECT 'a', a.link_id, t.code, t.name, COALESCE(a.value,''), t.taxonomy_id, t.id, a.rowid FROM attribute a
-		JOIN taxonomy_term t ON t.id = a.taxonomy_term_id WHERE a.link_id IN (%[1]s)
-		UNION ALL SELECT 'l', service_id, COALESCE(code,''), COALESCE(name,''), '', '', '', rowid FROM language WHERE service_id IN (%[1]s)
-		ORDER BY 1, 8`, ids, func(rs *sql.Rows) error {
-		var kind, sid, code, name, value, taxID, tid string
+	// (terms are named from the cached taxonomy: a join with taxonomy_term
+	// cost more than the rest of the statement)
+	err = l.query(ctx, `SELECT 'a', link_id, taxonomy_term_id, COALESCE(value,''), rowid FROM attribute WHERE link_id IN (%[1]s)
+		UNION ALL SELECT 'l', service_id, COALESCE(code,''), COALESCE(name,''), rowid FROM language WHERE service_id IN (%[1]s)
+		ORDER BY 1, 5`, ids, func(rs *sql.Rows) error {
+		var kind, sid, a, b string
 		var rowid int64
-		if err := rs.Scan(&kind, &sid, &code, &name, &value, &taxID, &tid, &rowid); err != nil {
+		if err := rs.Scan(&kind, &sid, &a, &b, &rowid); err != nil {
 			return err
 		}
 		c := cards[sid]
-		switch {
-		case c == nil:
-		case kind == "l":
-			if lc := languageCode(code, name); lc != "" && !slices.Contains(c.Languages, lc) {
+		if c == nil {
+			return nil
+		}
+		if kind == "l" {
+			if lc := languageCode(a, b); lc != "" && !slices.Contains(c.Languages, lc) {
 				c.Languages = append(c.Languages, lc)
 			}
-		case taxID == directory.ReentryTaxonomyID:
-			c.Attributes = append(c.Attributes, CardFact{Code: code, Name: name, Value: value})
+			return nil
+		}
+		tid, value := a, b
+		t, ok := tax.terms[tid]
+		switch {
+		case !ok:
+		case t.taxonomy == directory.ReentryTaxonomyID:
+			c.Attributes = append(c.Attributes, CardFact{Code: t.code, Name: t.name, Value: value})
 		default:
 			// named as the index names it: the categories of the term or
 			// of its nearest ancestor that has any
