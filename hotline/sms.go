@@ -68,6 +68,7 @@ const (
 	handledHelp     = "help"
 	handledFollowup = "followup"
 	handledHotline  = "hotline"
+	handledOptedOut = "opted-out" // not answered: the number texted STOP
 	handledPending  = "" // claimed, not finished
 )
 
@@ -188,6 +189,10 @@ func (h *SMS) handle(ctx context.Context, sid, from, body string) (by, answer st
 		return handledStart, "", nil
 	case slices.Contains(helpWords, kw):
 		return handledHelp, helpText, nil
+	case h.optedOut(ctx, from):
+		// Nothing more is sent to a number that opted out, answers
+		// included, until START.
+		return handledOptedOut, "", nil
 	}
 	if h.Replies != nil {
 		answer, handled, err := h.Replies.HandleReply(ctx, from, body)

@@ -357,6 +357,8 @@ func (v *Voice) readResults(a *reply) {
 			b.WriteString(s + " ")
 		}
 		switch {
+		case p.HasMiles && p.Miles < 1.5:
+			b.WriteString(a.p("mile") + " ")
 		case p.HasMiles:
 			b.WriteString(fmt.Sprintf(a.p("miles"), strconv.FormatFloat(p.Miles, 'f', 0, 64)) + " ")
 		case p.City != "":
