@@ -275,34 +275,67 @@ func (s *Store) Report(ctx context.Context, f ReportFilter) (*Report, error) {
 		zone = time.UTC
 	}
 	rep := &Report{Filter: f, Zone: zone}
-	tx, err := s.db.Read.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() // one snapshot for every figure
 	weeks := weekBuckets(f, zone)
-	if err := rep.scanReferrals(ctx, tx, weeks); err != nil {
+
+	// The parts are independent queries; they run side by side on the
+	// reader pool, each in its own snapshot, so a referral logged while
+	// the report is read may be counted in one table and not yet in
+	// another. For a report of weeks that is immaterial, and it divides
+	// the page's time by the cores the server has.
+	var (
+		refs     []cohortRef
+		services []cohortService
+		fu       = &Report{Filter: f}
+		un       = &Report{Filter: f, Zone: zone}
+		flagged  []ServiceReview
+		open     []ServiceReview
+	)
+	parts := []func(context.Context, querier) error{
+		func(ctx context.Context, q querier) (err error) { refs, err = loadCohort(ctx, q, f); return err },
+		func(ctx context.Context, q querier) (err error) { services, err = loadServices(ctx, q, f); return err },
+		func(ctx context.Context, q querier) error { return fu.followups(ctx, q) },
+		func(ctx context.Context, q querier) error { return un.unmet(ctx, q, weeks) },
+		func(ctx context.Context, q querier) (err error) {
+			flagged, err = loadReviews(ctx, q, "v.cleared_at IS NULL ORDER BY v.flagged_at DESC, v.id DESC")
+			open = flagged
+			return err
+		},
+	}
+	if err := runParts(ctx, s.db.Read, parts); err != nil {
 		return nil, err
 	}
-	if err := rep.followups(ctx, tx); err != nil {
-		return nil, err
-	}
-	if err := rep.unmet(ctx, tx, weeks); err != nil {
-		return nil, err
-	}
-	if rep.Flagged, err = loadReviews(ctx, tx, "v.cleared_at IS NULL ORDER BY v.flagged_at DESC, v.id DESC"); err != nil {
-		return nil, err
-	}
-	if rep.Services, err = serviceStats(ctx, tx, f, ""); err != nil {
-		return nil, err
-	}
+	rep.countReferrals(refs, services, weeks)
+	rep.Followup.Kinds = fu.Followup.Kinds
+	rep.Unmet = un.Unmet
+	rep.Flagged = flagged
+	rep.Services = serviceStats(services, open, "")
+
 	days := int(f.To.Sub(f.From).Hours()/24 + 0.5)
 	e := Estimate{EstimateConfig: s.Estimate, PeopleHelped: rep.Estimate.PeopleHelped, Days: days}
 	e.OperatingCost = e.OperatingCostPerYear * float64(days) / 365
 	e.Savings = float64(e.PeopleHelped) * e.SavingsPerPersonYear
 	e.Net = e.Savings - e.OperatingCost
 	rep.Estimate = e
-	return rep, tx.Commit()
+	return rep, nil
+}
+
+// runParts runs each part on its own goroutine and returns the first error;
+// the others are cancelled.
+func runParts(ctx context.Context, q querier, parts []func(context.Context, querier) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() { errs <- p(ctx, q) }()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
 }
 
 // weekBuckets returns the start of each week the range touches, and one
@@ -356,112 +389,56 @@ func (f *Funnel) add(r funnelRow) {
 // best of its services'.
 var helpRank = map[string]int{"": 0, GotHelpNo: 1, GotHelpPartly: 2, GotHelpYes: 3}
 
-// scanReferrals reads every referred service in range once and counts
-// referrals by week, channel, need and partner, the funnels, follow-up
-// eligibility and the people helped.
-func (rep *Report) scanReferrals(ctx context.Context, q querier, bounds []time.Time) error {
-	where, args := rep.Filter.where()
-	rows, err := q.QueryContext(ctx, `SELECT r.id, r.client_id, r.created_at, r.channel, r.need_category,
-		COALESCE(c.consent_given = 1 AND c.phone IS NOT NULL, 0), o.referral_id IS NOT NULL, COALESCE(o.reached, 0), COALESCE(o.got_help, ''),
-		s.organization, `+effectiveAt+` IS NOT NULL, COALESCE(`+effectiveReached+`, 0), COALESCE(`+effectiveGotHelp+`, '')
-		FROM referral r JOIN referral_client c ON c.id = r.client_id
-		JOIN referral_service s ON s.referral_id = r.id
-		LEFT JOIN referral_outcome o ON o.referral_id = r.id AND o.service_id = ''
-		`+effectiveJoins+`
-		WHERE `+where+` ORDER BY r.created_at, r.id, s.position`, args...)
-	if err != nil {
-		return fmt.Errorf("report referrals: %w", err)
-	}
-	defer rows.Close()
-
+// countReferrals counts the cohort by week, channel, need and partner, the
+// funnels, follow-up eligibility and the people helped.
+func (rep *Report) countReferrals(refs []cohortRef, services []cohortService, bounds []time.Time) {
 	rep.Weeks = weekCounts(bounds)
 	channels, needs := map[string]int{}, map[string]int{}
-	partners := map[string]*PartnerCount{}
-	needFunnels, partnerFunnels := map[string]*Funnel{}, map[string]*Funnel{}
+	needFunnels := map[string]*Funnel{}
 	helped := map[string]bool{}
-
-	// The referral being read (rows come grouped by referral).
-	var cur struct {
-		id, client, need string
-		eligible         bool
-		row              funnelRow
-		orgs             map[string]bool
-	}
-	flush := func() {
-		if cur.id == "" {
-			return
+	for _, r := range refs {
+		rep.Referrals++
+		if w := weekOf(bounds, r.at); w >= 0 && w < len(rep.Weeks) {
+			rep.Weeks[w].N++
 		}
-		rep.Funnel.add(cur.row)
-		nf := needFunnels[cur.need]
+		channels[r.channel]++
+		needs[r.need]++
+		rep.Funnel.add(r.row)
+		nf := needFunnels[r.need]
 		if nf == nil {
-			nf = &Funnel{Key: cur.need}
-			needFunnels[cur.need] = nf
+			nf = &Funnel{Key: r.need}
+			needFunnels[r.need] = nf
 		}
-		nf.add(cur.row)
-		for org := range cur.orgs {
-			partners[org].Referrals++
-		}
-		if cur.eligible {
+		nf.add(r.row)
+		if r.eligible {
 			rep.Followup.Eligible++
-			if cur.row.recorded {
+			if r.row.recorded {
 				rep.Followup.WithOutcome++
 			}
 		}
-		if cur.row.gotHelp == GotHelpYes {
-			helped[cur.client] = true
+		if r.row.gotHelp == GotHelpYes {
+			helped[r.client] = true
 		}
 	}
-	for rows.Next() {
-		var id, client, created, channel, need, gotHelp, org, svcHelp string
-		var eligible, hasOverall, reached, svcRecorded, svcReached bool
-		if err := rows.Scan(&id, &client, &created, &channel, &need, &eligible, &hasOverall, &reached, &gotHelp,
-			&org, &svcRecorded, &svcReached, &svcHelp); err != nil {
-			return err
-		}
-		if id != cur.id {
-			flush()
-			at, err := parseTime(created)
-			if err != nil {
-				return err
-			}
-			rep.Referrals++
-			if w := weekOf(bounds, at); w >= 0 && w < len(rep.Weeks) {
-				rep.Weeks[w].N++
-			}
-			channels[channel]++
-			needs[need]++
-			cur.id, cur.client, cur.need, cur.eligible = id, client, need, eligible
-			cur.row = funnelRow{recorded: hasOverall, reached: hasOverall && reached, gotHelp: gotHelp}
-			cur.orgs = map[string]bool{}
-		}
-		// A referral was reached or helped if its overall outcome or any
-		// of its services' says so.
-		cur.row.recorded = cur.row.recorded || svcRecorded
-		cur.row.reached = cur.row.reached || svcReached
-		if helpRank[svcHelp] > helpRank[cur.row.gotHelp] {
-			cur.row.gotHelp = svcHelp
-		}
-		if rep.Filter.Partner != "" && org != rep.Filter.Partner {
-			continue
-		}
-		p := partners[org]
+	partners := map[string]*PartnerCount{}
+	partnerFunnels := map[string]*Funnel{}
+	for _, s := range services {
+		p := partners[s.org]
 		if p == nil {
-			p = &PartnerCount{Organization: org}
-			partners[org] = p
+			p = &PartnerCount{Organization: s.org}
+			partners[s.org] = p
+			partnerFunnels[s.org] = &Funnel{Key: s.org, Label: s.org}
 		}
-		p.Services++
-		cur.orgs[org] = true
-		pf := partnerFunnels[org]
-		if pf == nil {
-			pf = &Funnel{Key: org, Label: org}
-			partnerFunnels[org] = pf
-		}
-		pf.add(funnelRow{recorded: svcRecorded, reached: svcReached, gotHelp: svcHelp})
+		p.Services += s.referred
+		p.Referrals += s.firstOfPartner
+		pf := partnerFunnels[s.org]
+		pf.Referred += s.referred
+		pf.FollowedUp += s.recorded
+		pf.Reached += s.reached
+		pf.GotHelp += s.yes
+		pf.Partly += s.partly
+		pf.NoHelp += s.no
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	flush()
 	rep.Estimate.PeopleHelped = len(helped)
 
 	rep.Funnel.Key, rep.Funnel.Label = "all", "All referrals"
@@ -499,7 +476,6 @@ func (rep *Report) scanReferrals(ctx context.Context, q querier, bounds []time.T
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	return nil
 }
 
 // NeedLabel is the English name of a need category ("Jobs" for

@@ -24,10 +24,10 @@ var chicago = func() *time.Location {
 
 // Organizations of the demo services used here.
 const (
-	orgBridgeway = "Bridgeway Staffing Partners"   // svcTempJobs
-	orgNewRoots  = "New Roots Reentry Housing"     // svcMensHouse
-	orgNortheast = "Northeast Shelter Alliance"    // svcShelter
-	orgSecond    = "Second Chance"                 // svcEmployment
+	orgBridgeway = "Bridgeway Staffing Partners"    // svcTempJobs
+	orgNewRoots  = "New Roots Reentry Housing"      // svcMensHouse
+	orgNortheast = "Northeast Shelter Alliance"     // svcShelter
+	orgSecond    = "Second Chance"                  // svcEmployment
 	consentWords = "May we text you in a few days?" // what staff read out
 )
 

@@ -301,92 +301,61 @@ func (s *Store) ServiceStats(ctx context.Context, f ReportFilter, serviceID stri
 		return nil, err
 	}
 	defer tx.Rollback()
-	return serviceStats(ctx, tx, f, serviceID)
+	services, err := loadServices(ctx, tx, f)
+	if err != nil {
+		return nil, err
+	}
+	open, err := loadReviews(ctx, tx, "v.cleared_at IS NULL")
+	if err != nil {
+		return nil, err
+	}
+	return serviceStats(services, open, serviceID), nil
 }
 
-func serviceStats(ctx context.Context, q querier, f ReportFilter, serviceID string) ([]ServiceStat, error) {
-	where, args := f.where()
-	if serviceID != "" {
-		where += " AND s.service_id = ?"
-		args = append(args, serviceID)
-	}
-	if f.Partner != "" {
-		where += " AND s.organization = ?"
-		args = append(args, f.Partner)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT s.service_id, `+effectiveReached+`, `+effectiveGotHelp+`, `+effectiveReason+`,
-		`+effectiveAt+` IS NOT NULL, s.name, s.organization
-		FROM referral r JOIN referral_service s ON s.referral_id = r.id `+effectiveJoins+`
-		WHERE `+where+` ORDER BY r.created_at, r.id, s.position`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("service stats: %w", err)
-	}
-	defer rows.Close()
+func serviceStats(services []cohortService, open []ServiceReview, serviceID string) []ServiceStat {
 	byID := map[string]*ServiceStat{}
-	var order []string
-	for rows.Next() {
-		var id, name, org string
-		var reached sql.NullInt64
-		var gotHelp, reason sql.NullString
-		var has bool
-		if err := rows.Scan(&id, &reached, &gotHelp, &reason, &has, &name, &org); err != nil {
-			return nil, err
+	for _, s := range services {
+		if serviceID != "" && s.id != serviceID {
+			continue
 		}
-		st := byID[id]
+		st := byID[s.id]
 		if st == nil {
-			st = &ServiceStat{ServiceID: id, Reasons: map[string]int{}}
-			byID[id] = st
-			order = append(order, id)
+			st = &ServiceStat{ServiceID: s.id, Reasons: map[string]int{}}
+			byID[s.id] = st
 		}
-		st.Name, st.Organization = name, org // the latest snapshot wins
-		st.Referrals++
-		if has {
-			st.WithOutcome++
+		if st.Name == "" || s.referred > st.Referrals {
+			st.Name, st.Organization = s.name, s.org
 		}
-		if reached.Valid {
-			if reached.Int64 == 1 {
-				st.Reached++
-			} else {
-				st.NotReached++
-			}
+		st.Referrals += s.referred
+		st.WithOutcome += s.recorded
+		st.Reached += s.reached
+		st.NotReached += s.miss
+		st.GotHelp += s.yes
+		st.Partly += s.partly
+		st.NoHelp += s.no
+		for r, n := range s.reasons {
+			st.Reasons[r] += n
 		}
-		switch gotHelp.String {
-		case GotHelpYes:
-			st.GotHelp++
-		case GotHelpPartly:
-			st.Partly++
-		case GotHelpNo:
-			st.NoHelp++
-		}
-		if reason.String != "" {
-			st.Reasons[reason.String]++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	flagged := map[string]bool{}
-	open, err := loadReviews(ctx, q, "v.cleared_at IS NULL")
-	if err != nil {
-		return nil, err
 	}
 	for _, r := range open {
-		flagged[r.ServiceID] = true
+		if st := byID[r.ServiceID]; st != nil {
+			st.Flagged = true
+		}
 	}
-	out := make([]ServiceStat, 0, len(order))
-	for _, id := range order {
-		st := byID[id]
-		st.Flagged = flagged[id]
+	out := make([]ServiceStat, 0, len(byID))
+	for _, st := range byID {
 		out = append(out, *st)
 	}
-	slices.SortStableFunc(out, func(a, b ServiceStat) int {
+	slices.SortFunc(out, func(a, b ServiceStat) int {
 		if a.Referrals != b.Referrals {
 			return b.Referrals - a.Referrals
 		}
-		return strings.Compare(a.Name, b.Name)
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ServiceID, b.ServiceID)
 	})
-	return out, nil
+	return out
 }
 
 func ratio(n, d int) float64 {

@@ -20,6 +20,9 @@ var pages = []string{
 	"staff/queue_referral",
 	"staff/queue_new",
 
+	// referral: the reports.
+	"staff/reports",
+
 	// search: the public home page and search results.
 	"public/home",
 	"public/results",

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -148,8 +149,8 @@ var samples = []sample{
 		}},
 	{page: "staff/queue", path: "/staff/queue", p: Page{Title: "Follow-up queue", User: staff,
 		Data: m{"State": "due", "Need": "housing", "Partner": "", "Channel": "", "Assignee": "", "Kind": "",
-			"States": []m{{"Value": "due", "Label": "Due"}, {"Value": "done", "Label": "Done"}},
-			"Needs":  []m{{"Value": "housing", "Label": "Housing"}, {"Value": "employment", "Label": "Jobs"}},
+			"States":   []m{{"Value": "due", "Label": "Due"}, {"Value": "done", "Label": "Done"}},
+			"Needs":    []m{{"Value": "housing", "Label": "Housing"}, {"Value": "employment", "Label": "Jobs"}},
 			"Channels": []m{{"Value": "walk-in", "Label": "Walk-in"}}, "Kinds": []m{{"Value": "call", "Label": "Call"}},
 			"Assignees": []m{{"Value": "me", "Label": "Me (my queue)"}, {"Value": "unassigned", "Label": "Nobody"}},
 			"Partners":  []string{"Bridgeway Staffing Partners"},
@@ -212,10 +213,10 @@ var samples = []sample{
 					"Overdue": false, "Open": false, "Pending": false, "Task": false, "Unsure": false, "Reason": "", "Body": "Did you reach them?", "Sent": "x",
 					"Reply": "call me", "ReplyCode": "asked for a call", "Replied": "x", "Assignee": "", "Mine": false, "Unassigned": true, "Closed": "",
 					"DueDate": "", "DueTime": "", "RescheduleReason": "", "CloseReason": ""}},
-			"History": []m{{"When": "Mon 2 Mar 2026 9:00 AM", "ISO": "2026-03-02T15:00:00Z", "Who": "Sam", "What": "Referral made."}},
-			"Others":  []m{},
-			"Reasons": []m{{"Value": "waitlist", "Label": "waitlist or no capacity"}},
-			"OForm":   m{"ServiceID": "", "Reached": "yes", "GotHelp": "", "Reason": "", "ReasonNote": "", "Still": "", "CloseTasks": true},
+			"History":  []m{{"When": "Mon 2 Mar 2026 9:00 AM", "ISO": "2026-03-02T15:00:00Z", "Who": "Sam", "What": "Referral made."}},
+			"Others":   []m{},
+			"Reasons":  []m{{"Value": "waitlist", "Label": "waitlist or no capacity"}},
+			"OForm":    m{"ServiceID": "", "Reached": "yes", "GotHelp": "", "Reason": "", "ReasonNote": "", "Still": "", "CloseTasks": true},
 			"NoteText": "", "AgainNotes": "", "Q": "job", "Searched": true, "SearchOn": true, "Key": "k", "SearchErr": "", "Today": "2026-03-04",
 			"Results": []m{{"ID": "s2", "Name": "Temp Jobs", "Organization": "Bridgeway", "Phone": "(816) 555-0101", "Checked": false}}}},
 		check: func(t *testing.T, d *doc) {
@@ -261,6 +262,39 @@ var samples = []sample{
 			d.one("button", "name", "action", "value", "create")
 			if !strings.Contains(text(d.one("blockquote", "lang", "es")), "Podemos") {
 				t.Error("the Spanish consent words are not shown")
+			}
+		}}, {page: "staff/reports", path: "/staff/reports", p: Page{Title: "Reports", User: staff,
+		Data: m{"From": "2026-01-05", "To": "2026-03-29", "Channel": "voice", "NeedCategory": "housing", "Partner": "",
+			"Channels": []string{"voice", "sms"}, "Needs": []m{{"Key": "housing", "Label": "Housing"}, {"Key": "employment", "Label": "Jobs"}},
+			"Report": m{"Referrals": 12, "ByPartner": []m{{"Organization": "New Roots"}}},
+			"Range":  "Mon Jan 5, 2026 to Sun Mar 29, 2026", "ExportCSV": "/staff/reports/export.csv?from=2026-01-05&to=2026-03-29",
+			"ExportNDJSON": "/staff/reports/export.ndjson?from=2026-01-05&to=2026-03-29",
+			"Assumptions":  []string{"Assumes each person helped avoids one year of incarceration."},
+			"WeeksChart":   template.HTML(`<svg class="chart" viewBox="0 0 10 10" role="img" aria-label="Referrals by week"><rect x="1" y="1" width="2" height="8"></rect></svg>`),
+			"Tables": []m{
+				{"Name": "weeks", "Title": "Referrals by week", "Note": "Weeks start on Monday.", "CSV": "/staff/reports/weeks.csv?from=2026-01-05&to=2026-03-29",
+					"Columns": []m{{"Key": "week_start", "Label": "Week of"}, {"Key": "referrals", "Label": "Referrals", "Num": true}},
+					"Rows":    [][]string{{"2026-01-05", "7"}, {"2026-01-12", "5"}}},
+				{"Name": "flagged", "Title": "Services flagged", "CSV": "/staff/reports/flagged.csv",
+					"Columns": []m{{"Key": "review_id", "Label": "Flag"}, {"Key": "service", "Label": "Service"}},
+					"Rows":    [][]string{{"7", "Shelter <b>"}}},
+				{"Name": "estimate", "Title": "Estimate", "CSV": "/staff/reports/estimate.csv",
+					"Columns": []m{{"Key": "item", "Label": "Item"}, {"Key": "value", "Label": "Value", "Num": true}},
+					"Rows":    [][]string{{"People helped", "3"}}},
+			}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("form", "method", "get", "action", "/staff/reports")
+			d.one("option", "value", "voice", "selected", "")
+			d.one("option", "value", "housing", "selected", "")
+			d.one("svg", "aria-label", "Referrals by week")
+			d.one("a", "href", "/staff/reports/weeks.csv?from=2026-01-05&to=2026-03-29")
+			d.one("a", "href", "/staff/reports/export.csv?from=2026-01-05&to=2026-03-29")
+			d.one("form", "method", "post", "action", "/staff/reports/reviews/7/clear")
+			if got := text(d.one("section", "id", "estimate")); !strings.Contains(got, "an estimate") || !strings.Contains(got, "one year of incarceration") {
+				t.Errorf("estimate section %q", got)
+			}
+			if !strings.Contains(text(d.one("section", "id", "flagged")), "Shelter <b>") {
+				t.Error("cell text not shown as text")
 			}
 		}},
 }

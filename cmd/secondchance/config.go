@@ -46,7 +46,13 @@ type Config struct {
 		PerSecond float64 `mapstructure:"per_second"`
 		DailyCap  int     `mapstructure:"daily_cap"`
 		Run       bool    `mapstructure:"run"`
+		// ReverifyAfter: listing problems before a service is flagged.
+		ReverifyAfter int `mapstructure:"reverify_after"`
 	} `mapstructure:"followup"`
+	Reports struct {
+		SavingsPerPersonYear float64 `mapstructure:"savings_per_person_year"`
+		OperatingCost        float64 `mapstructure:"operating_cost"`
+	} `mapstructure:"reports"`
 }
 
 // defaultConfigFile is read from the working folder when --config is not
@@ -82,6 +88,9 @@ var settings = []setting{
 	{"followup.per_second", 1, "Follow-up texts sent per second at most.", nil},
 	{"followup.daily_cap", 1000, "Follow-up texts sent per day at most; the rest wait for the next day.", nil},
 	{"followup.run", true, "Send due follow-ups from inside serve (every minute); turn off to run `secondchance followups run` from cron instead.", []string{"true", "false"}},
+	{"followup.reverify_after", 3, "Referrals to a service that come back \"couldn't reach them\" or \"wrong information\" before the service is flagged for re-verification (0 turns flagging off).", nil},
+	{"reports.savings_per_person_year", 18000, "Dollars one person-year of incarceration avoided saves, for the reports' estimate panel.", nil},
+	{"reports.operating_cost", 0, "The program's yearly operating cost in dollars, prorated to the report's range in the estimate panel.", nil},
 	{"twilio.validate_signatures", true, "Check the X-Twilio-Signature of Twilio's webhooks; turn off only for local testing.", []string{"true", "false"}},
 	{"hotline.staff_numbers", "", "Staff phones the hotline rings at once when a caller asks for a person in business hours (E.164, comma-separated); empty: voicemail only.", nil},
 	{"hotline.hours", "mon-fri 09:00-17:00", "When staff answer (in timezone), e.g. \"mon-thu 09:00-17:00, fri 09:00-12:00\"; outside them callers may leave a voicemail.", nil},
@@ -218,6 +227,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if _, err := c.followupPolicy(); err != nil {
+		return err
+	}
+	if err := c.validateReports(); err != nil {
 		return err
 	}
 	return nil

@@ -47,6 +47,7 @@ func (a *app) newReferrals(d *db.DB, store *directory.Store) (*referral.Store, e
 		return nil, err
 	}
 	refs.Policy = &p
+	a.cfg.configureReports(refs)
 	return refs, nil
 }
 

@@ -90,6 +90,7 @@ while searches answer from SQL, and then follows every directory change.`,
 				Flash: authSvc.SetFlash, RequireLogin: authSvc.RequireLogin})
 			referral.RegisterQueue(e.Group("/staff"), referral.QueuePages{Store: referrals, Pages: pages, Actor: staffActor,
 				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
+			referral.RegisterReports(e.Group("/staff"), referrals, pages, staffActor)
 			// The hotline: calls at /hotline/voice, texts at /hotline/sms
 			// (STOP/START, replies to follow-up check-ins, then the SMS
 			// search); every webhook signed by Twilio.
