@@ -263,7 +263,8 @@ var samples = []sample{
 			if !strings.Contains(text(d.one("blockquote", "lang", "es")), "Podemos") {
 				t.Error("the Spanish consent words are not shown")
 			}
-		}}, {page: "staff/reports", path: "/staff/reports", p: Page{Title: "Reports", User: staff,
+		}},
+	{page: "staff/reports", path: "/staff/reports", p: Page{Title: "Reports", User: staff,
 		Data: m{"From": "2026-01-05", "To": "2026-03-29", "Channel": "voice", "NeedCategory": "housing", "Partner": "",
 			"Channels": []string{"voice", "sms"}, "Needs": []m{{"Key": "housing", "Label": "Housing"}, {"Key": "employment", "Label": "Jobs"}},
 			"Report": m{"Referrals": 12, "ByPartner": []m{{"Organization": "New Roots"}}},
