@@ -69,7 +69,7 @@ const (
 	handledFollowup = "followup"
 	handledHotline  = "hotline"
 	handledOptedOut = "opted-out" // not answered: the number texted STOP
-	handledPending  = "" // claimed, not finished
+	handledPending  = ""          // claimed, not finished
 )
 
 // helpText answers HELP, in both languages (we do not know theirs yet).

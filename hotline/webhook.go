@@ -44,10 +44,12 @@ func (s Signature) Middleware() echo.MiddlewareFunc {
 				log.WarnContext(c.Request().Context(), "twilio webhook refused: no twilio.auth_token to check its signature (set it, or twilio.validate_signatures=false for local testing)")
 				return apperr.Errorf(apperr.EFORBIDDEN, "Webhook signatures cannot be checked: no Twilio auth token is configured.")
 			}
-			form, err := c.FormParams()
-			if err != nil {
+			if _, err := c.FormParams(); err != nil {
 				return apperr.Errorf(apperr.EINVALID, "The webhook's form could not be read.")
 			}
+			// Twilio signs the POST body's parameters only; the query
+			// string (our action URLs carry one) is part of the URL.
+			form := c.Request().PostForm
 			params := make(map[string]string, len(form))
 			for k, vs := range form {
 				if len(vs) > 0 {

@@ -38,7 +38,7 @@ type Config struct {
 		APIBaseURL          string `mapstructure:"api_base_url"`
 		ValidateSignatures  bool   `mapstructure:"validate_signatures"`
 	} `mapstructure:"twilio"`
-	Hotline hotlineConfig `mapstructure:"hotline"`
+	Hotline  hotlineConfig `mapstructure:"hotline"`
 	Followup struct {
 		Steps     string  `mapstructure:"steps"`
 		NeedSteps string  `mapstructure:"need_steps"`
