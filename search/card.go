@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"html"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/secondchancekc/secondchance/directory"
@@ -74,25 +76,94 @@ type CardFact struct {
 	Value string `json:"value,omitempty"`
 }
 
-// Cards loads the result cards for hits, in order, with five batch
-// queries. Distance is measured from q's point; open_now and next_open
-// from now in loc. A card shows the place its hit was found at (the
-// nearest one, near a point), else the service's first; with open_now, a
-// place open now (the hit's when it is, else the nearest open one).
-func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error) {
-	if len(hits) == 0 {
-		return []Card{}, nil
+// cardData is what a card shows of a service that does not depend on the
+// query or the time: kept in memory (cardCache) until the change feed says
+// the service changed.
+type cardData struct {
+	card      Card // without place, phones of the place, attributes, categories, languages
+	phones    []CardPhone
+	places    []cardPlace
+	locPhones map[string][]CardPhone // location id -> phones of the place
+	attrs     []cardAttr
+	languages []string
+	svcSched  []map[string]any
+	salSched  map[string][]map[string]any // service_at_location id -> schedules
+}
+
+type cardPlace struct {
+	salID, locID, ltype string
+	lat, lon            sql.NullFloat64
+	addr                CardAddr
+}
+
+type cardAttr struct{ termID, value string }
+
+// cardCache keeps cardData by service id. gen counts invalidations: data
+// read from the database is kept only if no invalidation happened while
+// it was read, so a change committed meanwhile is never hidden.
+type cardCache struct {
+	mu   sync.Mutex
+	gen  uint64
+	data map[string]*cardData
+}
+
+// cardCacheMax bounds the cache (a few KB a service): past it, it starts
+// afresh.
+const cardCacheMax = 5_000
+
+func (c *cardCache) get(ids []string) (map[string]*cardData, []string, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := map[string]*cardData{}
+	var missing []string
+	for _, id := range ids {
+		if d := c.data[id]; d != nil {
+			got[id] = d
+		} else if !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
 	}
-	db := e.store.DB().Read
-	ids := make([]string, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ServiceID
+	return got, missing, c.gen
+}
+
+func (c *cardCache) put(gen uint64, ds map[string]*cardData) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
 	}
-	cards := map[string]*Card{}
-	l := &loader{db: db}
+	if c.data == nil || len(c.data)+len(ds) > cardCacheMax {
+		c.data = map[string]*cardData{}
+	}
+	maps.Copy(c.data, ds)
+}
+
+// forget drops the services (all of them when ids is nil).
+func (c *cardCache) forget(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if ids == nil {
+		c.data = nil
+		return
+	}
+	for _, id := range ids {
+		delete(c.data, id)
+	}
+}
+
+// loadCards reads the cardData of services from the database, with five
+// batch queries.
+func (e *Engine) loadCards(ctx context.Context, ids []string) (map[string]*cardData, error) {
+	out := map[string]*cardData{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	l := &loader{db: e.store.DB().Read}
 	err := l.query(ctx, `SELECT s.id, s.name, COALESCE(s.description,''), s.status, COALESCE(s.alert,''), COALESCE(s.extra,''),
 		COALESCE(o.id,''), COALESCE(o.name,'') FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE s.id IN (%s)`, ids, func(rs *sql.Rows) error {
-		c := &Card{Phones: []CardPhone{}, Attributes: []CardFact{}, Categories: []string{}, Languages: []string{}}
+		d := &cardData{locPhones: map[string][]CardPhone{}, salSched: map[string][]map[string]any{}}
+		c := &d.card
 		var extra string
 		if err := rs.Scan(&c.ID, &c.Name, &c.description, &c.Status, &c.Alert, &extra, &c.Organization.ID, &c.Organization.Name); err != nil {
 			return err
@@ -105,19 +176,13 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		}
 		c.Summary = summary(c.description)
 		c.SummaryES = summary(c.descriptionES)
-		cards[c.ID] = c
+		out[c.ID] = d
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	// Every place of each service, in order.
-	type cardPlace struct {
-		salID, locID, ltype string
-		lat, lon            sql.NullFloat64
-		addr                CardAddr
-	}
-	places := map[string][]cardPlace{}
 	err = l.query(ctx, `SELECT sal.service_id, sal.id, l.id, l.location_type, l.latitude, l.longitude,
 		COALESCE(a.address_1,''), COALESCE(a.address_2,''), COALESCE(a.city,''), COALESCE(a.state_province,''), COALESCE(a.postal_code,'')
 		FROM service_at_location sal JOIN location l ON l.id = sal.location_id
@@ -128,18 +193,15 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		if err := rs.Scan(&sid, &p.salID, &p.locID, &p.ltype, &p.lat, &p.lon, &p.addr.Address1, &p.addr.Address2, &p.addr.City, &p.addr.StateProvince, &p.addr.PostalCode); err != nil {
 			return err
 		}
-		places[sid] = append(places[sid], p)
+		if d := out[sid]; d != nil {
+			d.places = append(d.places, p)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	// Phones of the services, and of their places (those without a service).
-	type locPhone struct {
-		loc string
-		p   CardPhone
-	}
-	var locPhones []locPhone
 	err = l.query(ctx, `SELECT COALESCE(service_id,''), COALESCE(location_id,''), number, COALESCE(CAST(extension AS TEXT),''), COALESCE(type,''), COALESCE(description,'')
 		FROM phone WHERE service_id IN (%[1]s)
 		OR location_id IN (SELECT location_id FROM service_at_location WHERE service_id IN (%[1]s)) ORDER BY rowid`, ids, func(rs *sql.Rows) error {
@@ -149,23 +211,25 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 			return err
 		}
 		p.Extension = strings.TrimSuffix(p.Extension, ".0")
-		if sid == "" {
-			locPhones = append(locPhones, locPhone{lid, p})
-		} else if c := cards[sid]; c != nil {
-			c.Phones = append(c.Phones, p)
+		if sid != "" {
+			if d := out[sid]; d != nil {
+				d.phones = append(d.phones, p)
+			}
+			return nil
+		}
+		for _, d := range out {
+			if slices.ContainsFunc(d.places, func(pl cardPlace) bool { return pl.locID == lid }) {
+				d.locPhones[lid] = append(d.locPhones[lid], p)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Attributes (reentry facts and categories) and languages.
-	tax, err := e.taxonomy(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// (terms are named from the cached taxonomy: a join with taxonomy_term
-	// cost more than the rest of the statement)
+	// Attributes (reentry facts and categories) and languages; terms are
+	// named at render time from the cached taxonomy (a join with
+	// taxonomy_term cost more than the rest of the statement).
 	err = l.query(ctx, `SELECT 'a', link_id, taxonomy_term_id, COALESCE(value,''), rowid FROM attribute WHERE link_id IN (%[1]s)
 		UNION ALL SELECT 'l', service_id, COALESCE(code,''), COALESCE(name,''), rowid FROM language WHERE service_id IN (%[1]s)
 		ORDER BY 1, 5`, ids, func(rs *sql.Rows) error {
@@ -174,28 +238,36 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		if err := rs.Scan(&kind, &sid, &a, &b, &rowid); err != nil {
 			return err
 		}
-		c := cards[sid]
-		if c == nil {
-			return nil
-		}
-		if kind == "l" {
-			if lc := languageCode(a, b); lc != "" && !slices.Contains(c.Languages, lc) {
-				c.Languages = append(c.Languages, lc)
-			}
-			return nil
-		}
-		tid, value := a, b
-		t, ok := tax.terms[tid]
+		d := out[sid]
 		switch {
-		case !ok:
-		case t.taxonomy == directory.ReentryTaxonomyID:
-			c.Attributes = append(c.Attributes, CardFact{Code: t.code, Name: t.name, Value: value})
+		case d == nil:
+		case kind == "l":
+			if lc := languageCode(a, b); lc != "" && !slices.Contains(d.languages, lc) {
+				d.languages = append(d.languages, lc)
+			}
 		default:
-			// named as the index names it: the categories of the term or
-			// of its nearest ancestor that has any
-			for _, k := range tax.categories(tid) {
-				if !slices.Contains(c.Categories, k) {
-					c.Categories = append(c.Categories, k)
+			d.attrs = append(d.attrs, cardAttr{termID: a, value: b})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Schedules of the services and of all their places.
+	err = l.query(ctx, `SELECT * FROM schedule WHERE service_id IN (%[1]s)
+		OR service_at_location_id IN (SELECT id FROM service_at_location WHERE service_id IN (%[1]s))`, ids, func(rs *sql.Rows) error {
+		m, err := scanMap(rs)
+		if err != nil {
+			return err
+		}
+		if sid, _ := m["service_id"].(string); out[sid] != nil {
+			out[sid].svcSched = append(out[sid].svcSched, m)
+			return nil
+		}
+		if salID, _ := m["service_at_location_id"].(string); salID != "" {
+			for _, d := range out {
+				if slices.ContainsFunc(d.places, func(pl cardPlace) bool { return pl.salID == salID }) {
+					d.salSched[salID] = append(d.salSched[salID], m)
 				}
 			}
 		}
@@ -204,24 +276,38 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if err != nil {
 		return nil, err
 	}
-	// Schedules of the services and of all their places.
-	svcSched := map[string][]map[string]any{}
-	salSched := map[string][]map[string]any{}
-	err = l.query(ctx, `SELECT * FROM schedule WHERE service_id IN (%[1]s)
-		OR service_at_location_id IN (SELECT id FROM service_at_location WHERE service_id IN (%[1]s))`, ids, func(rs *sql.Rows) error {
-		m, err := scanMap(rs)
+	return out, nil
+}
+
+// Cards makes the result cards for hits, in order, from each service's
+// cardData (cached, or read with five batch queries). Distance is measured
+// from q's point; open_now and next_open from now in loc. A card shows the
+// place its hit was found at (the nearest one, near a point), else the
+// service's first; with open_now, a place open now (the hit's when it is,
+// else the nearest open one).
+func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error) {
+	if len(hits) == 0 {
+		return []Card{}, nil
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ServiceID
+	}
+	data, missing, gen := e.cards.get(ids)
+	if ready, _ := e.Status(); !ready {
+		// While the index is being built nobody follows the change feed:
+		// read everything afresh, keep nothing.
+		data, missing, gen = map[string]*cardData{}, ids, gen-1
+	}
+	if len(missing) > 0 {
+		loaded, err := e.loadCards(ctx, missing)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if sid, _ := m["service_id"].(string); cards[sid] != nil {
-			svcSched[sid] = append(svcSched[sid], m)
-			return nil
-		}
-		if salID, _ := m["service_at_location_id"].(string); salID != "" {
-			salSched[salID] = append(salSched[salID], m)
-		}
-		return nil
-	})
+		e.cards.put(gen, loaded)
+		maps.Copy(data, loaded)
+	}
+	tax, err := e.taxonomy(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -230,14 +316,37 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	words := queryWords(e.syn.analyze(q.Text))
 	out := make([]Card, 0, len(hits))
 	for _, h := range hits {
-		c := cards[h.ServiceID]
-		if c == nil {
+		d := data[h.ServiceID]
+		if d == nil {
 			continue // deleted since the index answered
+		}
+		c := d.card // a copy: the cached data is shared
+		c.Phones = slices.Clone(d.phones)
+		if c.Phones == nil {
+			c.Phones = []CardPhone{}
+		}
+		c.Attributes, c.Categories = []CardFact{}, []string{}
+		c.Languages = append([]string{}, d.languages...)
+		for _, a := range d.attrs {
+			t, ok := tax.terms[a.termID]
+			switch {
+			case !ok:
+			case t.taxonomy == directory.ReentryTaxonomyID:
+				c.Attributes = append(c.Attributes, CardFact{Code: t.code, Name: t.name, Value: a.value})
+			default:
+				// named as the index names it: the categories of the term
+				// or of its nearest ancestor that has any
+				for _, k := range tax.categories(a.termID) {
+					if !slices.Contains(c.Categories, k) {
+						c.Categories = append(c.Categories, k)
+					}
+				}
+			}
 		}
 		// The place: the hit's, else the first physical one; with
 		// open_now, one open now.
 		var chosen *cardPlace
-		ps := places[h.ServiceID]
+		ps := d.places
 		for i := range ps {
 			p := &ps[i]
 			if p.ltype == "virtual" {
@@ -256,9 +365,9 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 			}
 		}
 		schedulesAt := func(p *cardPlace) []map[string]any {
-			all := slices.Clone(svcSched[h.ServiceID])
+			all := slices.Clone(d.svcSched)
 			if p != nil {
-				all = append(all, salSched[p.salID]...)
+				all = append(all, d.salSched[p.salID]...)
 			}
 			return all
 		}
@@ -273,12 +382,12 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 					if hrs, _ := directory.ParseHours(schedulesAt(p), e.opt.Location); !hrs.OpenAt(now) {
 						continue
 					}
-					d := 0.0
+					dist := 0.0
 					if q.HasPoint && p.lat.Valid && p.lon.Valid {
-						d = directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: p.lat.Float64, Lon: p.lon.Float64})
+						dist = directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: p.lat.Float64, Lon: p.lon.Float64})
 					}
-					if d < best {
-						best, chosen = d, p
+					if dist < best {
+						best, chosen = dist, p
 					}
 				}
 			}
@@ -292,19 +401,15 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 			if chosen.lat.Valid && chosen.lon.Valid {
 				c.lat, c.lon, c.hasPoint = chosen.lat.Float64, chosen.lon.Float64, true
 			}
-			for _, lp := range locPhones {
-				if lp.loc == chosen.locID {
-					c.Phones = append(c.Phones, lp.p)
-				}
-			}
+			c.Phones = append(c.Phones, d.locPhones[chosen.locID]...)
 		} else {
 			c.Remote = true
 		}
 		c.schedules = schedulesAt(chosen)
 		if q.HasPoint && c.hasPoint {
-			d := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: c.lat, Lon: c.lon})
-			d = float64(int(d*10+0.5)) / 10
-			c.DistanceMiles = &d
+			dist := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: c.lat, Lon: c.lon})
+			dist = float64(int(dist*10+0.5)) / 10
+			c.DistanceMiles = &dist
 		}
 		hours, _ := directory.ParseHours(c.schedules, e.opt.Location)
 		if hours.Known() {
@@ -317,7 +422,7 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		}
 		c.SnippetHTML = snippet(c.description, words)
 		c.Score = h.Score
-		out = append(out, *c)
+		out = append(out, c)
 	}
 	return out, nil
 }

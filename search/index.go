@@ -70,6 +70,9 @@ type Engine struct {
 	tables   *docTables
 	// tax is the taxonomy for cards and facet labels (*taxonomyCache).
 	tax atomic.Value
+	// cards keeps what result cards show of each service, until the
+	// change feed says it changed.
+	cards cardCache
 }
 
 // New prepares an Engine; Run opens or builds the index.
@@ -243,6 +246,7 @@ func (e *Engine) catchUp(ctx context.Context) error {
 				ids = append(ids, c.ServiceID)
 			}
 		}
+		e.cards.forget(ids)
 		l, err := e.newLoader(ctx)
 		if err != nil {
 			return err
@@ -442,6 +446,7 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	e.idx = idx
 	e.applied.Store(seq)
 	e.mu.Unlock()
+	e.cards.forget(nil)
 	e.warm()
 	e.log.Info("search index built", "services", len(ids), "took", time.Since(start).Round(time.Millisecond))
 	return nil
