@@ -344,11 +344,17 @@ func (cv *Conversations) save(ctx context.Context, c *conversation) error {
 		results = []byte("[]")
 	}
 	now := cv.now()
-	// Expired conversations of anyone are removed on the way.
-	if _, err := cv.DB.Write.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
+	// One transaction (one commit): expired conversations of anyone are
+	// removed on the way.
+	tx, err := cv.DB.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
 		return fmt.Errorf("expire sms conversations: %w", err)
 	}
-	if _, err := cv.DB.Write.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
 		referral_id, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (phone) DO UPDATE SET language = excluded.language, need = excluded.need, query = excluded.query, zip = excluded.zip,
 		results = excluded.results, page = excluded.page, referral_id = excluded.referral_id, updated_at = excluded.updated_at,
@@ -356,7 +362,7 @@ func (cv *Conversations) save(ctx context.Context, c *conversation) error {
 		c.Phone, c.Lang, c.Need, c.Query, c.ZIP, string(results), c.Page, c.ReferralID, formatTime(now), formatTime(now.Add(cv.ttl()))); err != nil {
 		return fmt.Errorf("save sms conversation: %w", err)
 	}
-	return nil
+	return tx.Commit()
 }
 
 // remember keeps results read out on a call and texted to the caller, so
