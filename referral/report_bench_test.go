@@ -5,12 +5,16 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/templates"
 )
 
 // The reports at scale (issue 4, §9): 100,000 referrals over two years and
@@ -300,6 +304,38 @@ func BenchmarkReportParts(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkReportsPage measures the server time of GET /staff/reports (the
+// handler, every query and the template, without the sign-in check) and of
+// one CSV and the export, over the generated data.
+func BenchmarkReportsPage(b *testing.B) {
+	s := benchStore(b)
+	pages, err := templates.New(templates.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := echo.New()
+	RegisterReports(e.Group("/staff"), s, pages, func(echo.Context) string { return "1" })
+	for _, tc := range []struct{ Name, URL string }{
+		{"page-12weeks", "/staff/reports"},
+		{"page-1year", "/staff/reports?from=2025-03-03&to=2026-03-02"},
+		{"funnel.csv-12weeks", "/staff/reports/funnel.csv"},
+		{"export.csv-12weeks", "/staff/reports/export.csv"},
+	} {
+		b.Run(tc.Name, func(b *testing.B) {
+			size := 0
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.URL, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", tc.URL, rec.Code, rec.Body.String())
+				}
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size), "bytes")
 		})
 	}
 }

@@ -132,7 +132,13 @@ type reportData struct {
 type tableView struct {
 	Table
 	CSV string
+	// More is how many rows the page leaves to the CSV.
+	More int
 }
+
+// MaxPageRows bounds the rows a table shows on the page (the long ones:
+// services and partners); its CSV has them all.
+const MaxPageRows = 50
 
 func (r *reports) page(c echo.Context) error {
 	q := c.QueryParams()
@@ -160,7 +166,12 @@ func (r *reports) page(c echo.Context) error {
 	d.Range = f.From.In(zone).Format("Mon Jan 2, 2006") + " to " + f.To.In(zone).AddDate(0, 0, -1).Format("Mon Jan 2, 2006")
 	query := f.query(zone)
 	for _, t := range rep.Tables() {
-		d.Tables = append(d.Tables, tableView{Table: t, CSV: "/staff/reports/" + t.Name + ".csv?" + query})
+		tv := tableView{Table: t, CSV: "/staff/reports/" + t.Name + ".csv?" + query}
+		if len(t.Rows) > MaxPageRows {
+			tv.More = len(t.Rows) - MaxPageRows
+			tv.Rows = t.Rows[:MaxPageRows]
+		}
+		d.Tables = append(d.Tables, tv)
 	}
 	d.ExportCSV, d.ExportNDJSON = "/staff/reports/export.csv?"+query, "/staff/reports/export.ndjson?"+query
 	d.WeeksChart = BarChart("Referrals by week", rep.WeekBars(rep.Weeks))
