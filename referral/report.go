@@ -385,10 +385,6 @@ func (f *Funnel) add(r funnelRow) {
 	}
 }
 
-// helpRank orders got_help answers, so that a referral's answer is the
-// best of its services'.
-var helpRank = map[string]int{"": 0, GotHelpNo: 1, GotHelpPartly: 2, GotHelpYes: 3}
-
 // countReferrals counts the cohort by week, channel, need and partner, the
 // funnels, follow-up eligibility and the people helped.
 func (rep *Report) countReferrals(refs []cohortRef, services []cohortService, bounds []time.Time) {

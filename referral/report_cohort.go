@@ -23,7 +23,8 @@ type cohortRef struct {
 	row      funnelRow
 }
 
-// helpRankSQL ranks o.got_help as helpRank does.
+// helpRankSQL ranks o.got_help (rankHelp reads it back), so that a
+// referral's answer is the best of its own and its services'.
 const helpRankSQL = `CASE o.got_help WHEN 'yes' THEN 3 WHEN 'partly' THEN 2 WHEN 'no' THEN 1 ELSE 0 END`
 
 var rankHelp = []string{"", GotHelpNo, GotHelpPartly, GotHelpYes}
