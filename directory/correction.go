@@ -3,9 +3,7 @@ package directory
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"strings"
@@ -119,12 +117,6 @@ func (s *Store) AddCorrection(ctx context.Context, c *Correction, ipHash string,
 	return tx.Commit()
 }
 
-// HashIP is the form in which an address is kept for rate limits.
-func HashIP(ip string) string {
-	sum := sha256.Sum256([]byte("secondchance-ip:" + ip))
-	return hex.EncodeToString(sum[:16])
-}
-
 // NewFormKey is a random key a form carries so that submitting it twice
 // acts once.
 func NewFormKey() string {
@@ -159,7 +151,7 @@ func (p Pages) correction(c echo.Context) error {
 	if !slices.Contains(CorrectionFields, corr.Field) {
 		corr.Field = "other"
 	}
-	err := p.Store.AddCorrection(c.Request().Context(), corr, HashIP(c.RealIP()), p.Corrections, p.now())
+	err := p.Store.AddCorrection(c.Request().Context(), corr, p.Store.DB().Hash("ip", c.RealIP()), p.Corrections, p.now())
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/services/"+corr.ServiceID+"?done=correction")

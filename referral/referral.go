@@ -256,7 +256,7 @@ func validateActor(field, a string) error {
 	if len(a) > maxActor || !validText(a) || strings.ContainsAny(a, "\n\t") {
 		return invalid(field, "not a staff user id")
 	}
-	if ch, ok := strings.CutPrefix(a, SystemActorPrefix); ok && !slices.Contains(Channels, ch) {
+	if ch, ok := strings.CutPrefix(a, SystemActorPrefix); ok && !slices.Contains(Channels, ch) && a != SystemActorRetention {
 		return invalid(field, "%s must be followed by one of %s", SystemActorPrefix, strings.Join(Channels, ", "))
 	}
 	return nil

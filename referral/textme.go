@@ -2,8 +2,6 @@ package referral
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -102,7 +100,7 @@ func (t *TextMe) handle(c echo.Context) error {
 	}
 	// A form posted twice is counted once, and sent again with the same
 	// refs: the referral log and the sender's log answer it once.
-	_, err = t.count(ctx, directory.HashIP(c.RealIP()), hashNumber(phone), id, d.FormKey)
+	_, err = t.count(ctx, t.Store.db.Hash("ip", c.RealIP()), t.Store.db.Hash("to", phone), id, d.FormKey)
 	switch {
 	case err == ErrTextIPLimit:
 		return fail(http.StatusTooManyRequests, "textme.err.ip_limit")
@@ -211,11 +209,6 @@ func isUSNumber(e164 string) bool {
 		return false
 	}
 	return true
-}
-
-func hashNumber(e164 string) string {
-	sum := sha256.Sum256([]byte("secondchance-to:" + e164))
-	return hex.EncodeToString(sum[:16])
 }
 
 // body is the text: name, organization, phone, address, today's hours,

@@ -93,7 +93,7 @@ secondchance.yaml (or the file given by --config); see secondchance.example.yaml
 	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default: ./secondchance.yaml if present)")
 	root.PersistentFlags().String("data-dir", "", "folder for the database and index (setting data_dir)")
 	a.v.BindPFlag("data_dir", root.PersistentFlags().Lookup("data-dir"))
-	root.AddCommand(a.serveCmd(), a.importCmd(), a.exportCmd(), a.backupCmd(), a.reindexCmd(), a.versionCmd(), a.healthcheckCmd(), a.userCmd(), a.followupsCmd(), a.simulateCmd())
+	root.AddCommand(a.serveCmd(), a.importCmd(), a.exportCmd(), a.backupCmd(), a.reindexCmd(), a.versionCmd(), a.healthcheckCmd(), a.userCmd(), a.followupsCmd(), a.simulateCmd(), a.purgeCmd())
 	return root
 }
 

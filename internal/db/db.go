@@ -33,6 +33,8 @@ type DB struct {
 	Read  *sql.DB
 	// Now is the clock used for migration records; tests may replace it.
 	Now func() time.Time
+	// hashKey keys Hash.
+	hashKey []byte
 }
 
 // Open opens (creating if needed) the database at path and applies every
@@ -60,6 +62,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	d := &DB{Path: path, Write: w, Read: r, Now: time.Now}
 	if err := d.migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.loadHashKey(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
