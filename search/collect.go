@@ -272,7 +272,9 @@ type entry struct {
 	dist   float64 // miles when sorting by distance (+Inf for a service with no place), else 0
 	score  float64
 	id     string
-	place  string // the place it is shown at: the nearest to the point, else its first
+	place  string // the place it is shown at: the nearest to the point, else its first (set for the page only)
+	tab    *segTable
+	local  uint32
 }
 
 // before says whether a ranks before b: open before temporarily closed,
@@ -342,7 +344,13 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	defer s.Close()
 	sctx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0), IndexReader: r}
 
-	var counts []int
+	// per facet value: its count, and whether it is a fact the query
+	// implies (a map lookup per value per hit cost a sixth of a search)
+	counts := make([]int, len(vals))
+	implied := make([]bool, len(vals))
+	for i, v := range vals {
+		implied[i] = v.field == fFact && spec.implied[v.value]
+	}
 	ep := entryPool.Get().(*[]entry)
 	entries := (*ep)[:0]
 	defer func() {
@@ -380,10 +388,15 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		if spec.age > 0 && (tab.minAge[local] > spec.age || tab.maxAge[local] < spec.age) {
 			continue
 		}
-		en := entry{closed: tab.closed[local], score: score, id: tab.ids[local]}
-		if ps := tab.places[local]; len(ps) > 0 {
-			en.place = ps[0].id
-			if spec.point {
+		en := entry{closed: tab.closed[local], score: score, id: tab.ids[local], tab: tab, local: uint32(local)}
+		if rows != nil { // its one-row table is reused: take the place now
+			en.tab = nil
+			if ps := tab.places[local]; len(ps) > 0 {
+				en.place = ps[0].id
+			}
+		}
+		if spec.point {
+			if ps := tab.places[local]; len(ps) > 0 {
 				best := math.Inf(1)
 				for _, p := range ps {
 					if km := geo.Haversin(spec.lon, spec.lat, p.lon, p.lat); km < best {
@@ -396,19 +409,20 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 				if spec.distance {
 					en.dist = best * 1000 / metresPerMile
 				}
+			} else if spec.distance {
+				en.dist = math.Inf(1)
 			}
-		} else if spec.distance {
-			en.dist = math.Inf(1)
 		}
 		for _, v := range tab.vals[local] {
-			if rows != nil {
+			if int(v) >= len(counts) { // a value first seen by the row reader
 				vals = tables.values()
-			}
-			if int(v) >= len(counts) {
-				counts = append(counts, make([]int, int(v)+1-len(counts))...)
+				counts = append(counts, make([]int, len(vals)-len(counts))...)
+				for i := len(implied); i < len(vals); i++ {
+					implied = append(implied, vals[i].field == fFact && spec.implied[vals[i].value])
+				}
 			}
 			counts[v]++
-			if f := vals[v]; f.field == fFact && spec.implied[f.value] {
+			if implied[v] {
 				en.score *= 1 + factRank
 			}
 		}
@@ -452,6 +466,15 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		return 0
 	})
 	hits = hits[:want]
+	for i := range hits {
+		h := &hits[i]
+		if h.tab != nil && h.place == "" {
+			if ps := h.tab.places[h.local]; len(ps) > 0 {
+				h.place = ps[0].id
+			}
+		}
+		h.tab = nil
+	}
 
 	facets = map[string][]Facet{}
 	for key, field := range map[string]string{"category": fCat, "attribute": fFact, "language": fLang} {
