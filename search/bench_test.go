@@ -439,7 +439,8 @@ func benchMixQueries(b *testing.B, n int) {
 }
 
 // BenchmarkCards10k times what Answer adds to Search: the ten result cards
-// loaded from SQL, and the facet labels.
+// (from the card cache, and from SQL with the cache emptied before each
+// call), and the facet labels.
 func BenchmarkCards10k(b *testing.B) {
 	set := openBench(b, 10_000)
 	ctx := context.Background()
@@ -449,20 +450,29 @@ func BenchmarkCards10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(s, func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var lat latencies
-			for b.Loop() {
-				if err := lat.time(func() error {
-					_, err := set.engine.Cards(ctx, res.Hits, q)
-					set.engine.labelFacets(ctx, res.Facets)
-					return err
-				}); err != nil {
-					b.Fatal(err)
-				}
+		for _, cold := range []bool{false, true} {
+			name := s + "/cached"
+			if cold {
+				name = s + "/from-sql" // the card cache emptied before each call
 			}
-			lat.report(b)
-		})
+			b.Run(name, func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var lat latencies
+				for b.Loop() {
+					if cold {
+						set.engine.cards.forget(nil)
+					}
+					if err := lat.time(func() error {
+						_, err := set.engine.Cards(ctx, res.Hits, q)
+						set.engine.labelFacets(ctx, res.Facets)
+						return err
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				lat.report(b)
+			})
+		}
 	}
 }
