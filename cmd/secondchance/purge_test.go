@@ -38,6 +38,9 @@ func TestPurge(t *testing.T) {
 			('old', '+18162000000', 'b', 'followup', 'outbox', 'sent', '2026-03-05T16:00:00.000000Z', '2026-03-05T16:00:00.000000Z'),
 			('new', '+18162000000', 'b', 'followup', 'outbox', 'sent', '2028-05-01T16:00:00.000000Z', '2028-05-01T16:00:00.000000Z')`,
 		`INSERT INTO sms_inbound (message_sid, from_number, body, received_at) VALUES ('SMold', '+18162000000', '1', '2026-03-05T17:00:00.000000Z')`,
+		`INSERT INTO hotline_call (call_sid, from_number, started_at, updated_at) VALUES ('CAold', '+18162000000', '2026-03-01T17:00:00.000000Z', '2026-03-01T17:00:00.000000Z')`,
+		`INSERT INTO hotline_call_step (call_sid, step, twiml, at) VALUES ('CAold', '/hotline/voice?seq=1', '<Response/>', '2026-03-01T17:00:00.000000Z')`,
+		`INSERT INTO hotline_sms_conversation (phone, updated_at, expires_at) VALUES ('+18162000000', '2028-05-31T17:00:00.000000Z', '2028-06-01T16:00:00.000000Z')`,
 		`INSERT INTO correction (service_id, field, text, status, created_at) VALUES
 			('s', 'phone', 'old reviewed', 'rejected', '2027-01-01T00:00:00Z'),
 			('s', 'phone', 'old unreviewed', 'new', '2027-01-01T00:00:00Z'),
@@ -61,7 +64,7 @@ func TestPurge(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%q: %v", out, err)
 	}
-	want := purgeResult{PurgeResult: referral.PurgeResult{ClientsDeidentified: 1, TextLimitRows: 1}, Messages: 2, Corrections: 1, UnmetSearches: 1}
+	want := purgeResult{PurgeResult: referral.PurgeResult{ClientsDeidentified: 1, TextLimitRows: 1}, Messages: 5, Corrections: 1, UnmetSearches: 1}
 	if got != want {
 		t.Errorf("purge removed %+v, want %+v", got, want)
 	}
