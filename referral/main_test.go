@@ -151,4 +151,3 @@ func wantCode(t testing.TB, err error, code, field string) {
 		t.Fatalf("message %q does not name the field %s", apperr.Message(err), field)
 	}
 }
-

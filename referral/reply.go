@@ -11,13 +11,13 @@ import (
 
 // Reply codes: what a text answering a follow-up was read as.
 const (
-	ReplyGotHelp     = "1"       // got help (final: all set)
-	ReplyNoHelpYet   = "2"       // reached them, no help yet (final: still need help)
-	ReplyCouldntReach = "3"      // could not reach them
-	ReplyNotTried    = "4"       // has not tried
-	ReplyReached     = "reached" // "yes": reached them; whether they got help is asked next
-	ReplyCall        = "call"    // asks for a staff call
-	ReplyUnclear     = "unclear"
+	ReplyGotHelp      = "1"       // got help (final: all set)
+	ReplyNoHelpYet    = "2"       // reached them, no help yet (final: still need help)
+	ReplyCouldntReach = "3"       // could not reach them
+	ReplyNotTried     = "4"       // has not tried
+	ReplyReached      = "reached" // "yes": reached them; whether they got help is asked next
+	ReplyCall         = "call"    // asks for a staff call
+	ReplyUnclear      = "unclear"
 )
 
 // Phrases of each answer, in English and Spanish, lower case without

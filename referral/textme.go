@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nyaruka/phonenumbers"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/csrf"
+	"github.com/secondchancekc/secondchance/internal/sms"
 	"github.com/secondchancekc/secondchance/templates"
 )
 
@@ -233,13 +233,24 @@ func (t *TextMe) body(l *directory.Listing, lang string) string {
 	if l.Alert != "" {
 		b.WriteString(" " + l.Alert)
 	}
-	s := b.String()
-	if utf8.RuneCountInString(s) > 300 {
-		s = string([]rune(s)[:297]) + "..."
-	}
 	link := strings.TrimRight(t.BaseURL, "/") + "/services/" + l.ID
+	tail := " " + link + " Help: (816) 231-0217. Reply STOP to opt out."
 	if lang == "es" {
-		return s + " " + link + " Ayuda: (816) 231-0217. Responda STOP para no recibir textos."
+		tail = " " + link + " Ayuda: (816) 231-0217. Responda STOP para no recibir textos."
 	}
-	return s + " " + link + " Help: (816) 231-0217. Reply STOP to opt out."
+	// In the GSM-7 alphabet and within two segments, however long the
+	// listing: one accented letter would make it UCS-2 and three or more
+	// segments, which old phones show badly and which cost more.
+	body := sms.ToGSM(b.String())
+	if sms.Segments(body+tail) <= textMeSegments {
+		return body + tail
+	}
+	r := []rune(body)
+	for len(r) > 0 && sms.Segments(string(r)+"..."+tail) > textMeSegments {
+		r = r[:len(r)-1]
+	}
+	return strings.TrimRight(string(r), " .,") + "..." + tail
 }
+
+// textMeSegments is the most SMS segments a "Text me this" message takes.
+const textMeSegments = 2
