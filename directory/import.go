@@ -400,6 +400,10 @@ type writer struct {
 	now   time.Time
 	actor string
 	stmts map[string]*sql.Stmt
+	// stamp, when set (staff edits), is kept in each metadata row's extra
+	// column: the exact time, the listing the change belongs to and the
+	// editor's note. Imports leave it nil.
+	stamp map[string]any
 }
 
 func newWriter(tx *sql.Tx, now time.Time, actor string) *writer {
@@ -553,11 +557,16 @@ func (w *writer) record(ctx context.Context, table, id, action, field, before, a
 	if after == "" {
 		after = noValue
 	}
-	st, err := w.stmt(ctx, "metadata", `INSERT INTO metadata (id, resource_id, resource_type, last_action_date, last_action_type, field_name, previous_value, replacement_value, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st, err := w.stmt(ctx, "metadata", `INSERT INTO metadata (id, resource_id, resource_type, last_action_date, last_action_type, field_name, previous_value, replacement_value, updated_by, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	_, err = st.ExecContext(ctx, uuid.NewString(), id, table, w.now.Format(time.DateOnly), action, field, before, after, w.actor)
+	var extra any
+	if len(w.stamp) > 0 {
+		b, _ := json.Marshal(w.stamp)
+		extra = string(b)
+	}
+	_, err = st.ExecContext(ctx, uuid.NewString(), id, table, w.now.Format(time.DateOnly), action, field, before, after, w.actor, extra)
 	return err
 }
 

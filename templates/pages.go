@@ -23,6 +23,16 @@ var pages = []string{
 	// referral: the reports.
 	"staff/reports",
 
+	// directory: keeping the directory true (verification queue, a
+	// listing, an organization, the edit form, corrections, proposals).
+	"staff/directory",
+	"staff/directory_service",
+	"staff/directory_org",
+	"staff/directory_edit",
+	"staff/directory_corrections",
+	"staff/directory_correction",
+	"staff/directory_proposals",
+
 	// search: the public home page and search results.
 	"public/home",
 	"public/results",

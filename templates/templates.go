@@ -59,6 +59,9 @@ var layouts = []string{Staff, Public}
 type User interface {
 	DisplayName() string
 	IsAdmin() bool
+	// IsPartner: a partner organization's user, who sees the directory
+	// pages only.
+	IsPartner() bool
 }
 
 // Viewer is who is looking at a page, from the request.

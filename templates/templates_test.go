@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/net/html"
@@ -21,10 +22,12 @@ type fakeUser struct {
 
 func (u *fakeUser) DisplayName() string { return u.Name }
 func (u *fakeUser) IsAdmin() bool       { return u.Admin }
+func (u *fakeUser) IsPartner() bool     { return u.Role == "partner" }
 
 var (
-	admin = &fakeUser{Name: "Ada", Role: "admin", Admin: true}
-	staff = &fakeUser{Name: "Sam", Role: "staff"}
+	admin   = &fakeUser{Name: "Ada", Role: "admin", Admin: true}
+	staff   = &fakeUser{Name: "Sam", Role: "staff"}
+	partner = &fakeUser{Name: "Pat", Role: "partner"}
 )
 
 const token = "tok-123"
@@ -264,6 +267,75 @@ var samples = []sample{
 				t.Error("the Spanish consent words are not shown")
 			}
 		}},
+	{page: "staff/directory", path: "/staff/directory", p: Page{Title: "Directory", User: staff,
+		Data: m{"VerifyAfter": 12, "Corrections": 2, "Proposals": 1, "Find": "food", "Partner": false,
+			"Found": []m{{"ID": "s1", "Name": "Food <pantry>", "Org": "Harvest", "Status": "active"}},
+			"Items": []m{{"ServiceID": "s2", "Name": "Job club", "Org": "New Roots", "Status": "temporarily closed", "AssuredDate": "",
+				"Referrals": 7, "Why": "never verified; 1 correction waiting"}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "/staff/directory/services/s2#verify")
+			d.one("a", "href", "/staff/directory/corrections")
+			d.one("input", "name", "q", "value", "food")
+		}},
+	{page: "staff/directory_service", path: "/staff/directory/services/s2", p: Page{Title: "Job club", User: staff, CSRF: token,
+		Data: m{"ID": "s2", "Name": "Job club", "Org": "New Roots", "OrgID": "o1", "Status": "active", "Version": "v1",
+			"Verified": "2025-01-02 (14 months ago) by sam@example.org", "Due": true, "LastModified": "Mon 2 Mar 2026 8:00 AM",
+			"Details": []m{{"Label": "Description", "Value": "Weekly job club."}}, "Flag": m{"Reason": "couldnt_reach:3", "Reports": 3},
+			"Corrections": []m{{"ID": 4, "Field": "phone", "Text": "The number is wrong"}},
+			"Phones":      []m{{"Tel": "+18165550100", "Text": "(816) 555-0100"}}, "Script": []string{"Hello."},
+			"Groups": []m{{"Title": "Phones", "Table": "phone", "NewURL": "/staff/directory/new/phone?service_id=s2",
+				"Items": []m{{"ID": "p1", "Summary": "(816) 555-0100", "Version": "v2", "EditURL": "/staff/directory/edit/phone/p1", "DeleteURL": "/staff/directory/delete/phone/p1"}}}},
+			"History": []m{{"ID": "h1", "When": "2 Mar 2026 8:00 AM", "By": "sam@example.org", "What": "Name of the service: a → b", "Revertible": true, "Note": "called"}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("form", "action", "/staff/directory/services/s2/verify")
+			d.one("form", "action", "/staff/directory/revert/h1")
+			d.one("form", "action", "/staff/directory/delete/phone/p1")
+			d.one("a", "href", "tel:+18165550100")
+			d.one("input", "name", "version", "value", "v2")
+		}},
+	{page: "staff/directory_org", path: "/staff/directory/organizations/o1", p: Page{Title: "New Roots", User: staff,
+		Data: m{"ID": "o1", "Name": "New Roots", "Details": []m{{"Label": "Description", "Value": "Reentry help."}},
+			"Services":  []m{{"ID": "s2", "Name": "Job club", "Status": "active"}},
+			"Locations": []m{{"ID": "l1", "Summary": "Main office — 1 Main St", "EditURL": "/staff/directory/edit/location/l1"}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "/staff/directory/new/service?organization_id=o1")
+			d.one("a", "href", "/staff/directory/new/address?location_id=l1")
+		}},
+	{page: "staff/directory_edit", path: "/staff/directory/edit/service/s2", p: Page{Title: "Edit service: Job club", User: staff, CSRF: token,
+		Error: "Someone else saved this record after you opened it.",
+		Data: m{"Table": "service", "Kind": "service", "ID": "s2", "Version": "v3", "Action": "/staff/directory/edit/service/s2", "Back": "/staff/directory/services/s2",
+			"CanVerify": true, "Verify": true, "Note": "", "Correction": m{"ID": 4, "Field": "phone", "Text": "Wrong", "CreatedAt": time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
+			"Conflict": []m{{"Label": "Name", "Base": "Job club", "Now": "Job Club KC", "Yours": "Jobs club"}},
+			"Fields": []m{{"Name": "name", "Label": "Name", "Value": "Jobs club", "Base": "Job Club KC", "Required": true, "Kind": "text"},
+				{"Name": "url", "Label": "Url", "Value": "nope", "Kind": "url", "Error": "\"nope\" is not a full URL"},
+				{"Name": "status", "Label": "Status", "Kind": "select", "Options": []m{{"Value": "active", "Label": "active", "Selected": true}}},
+				{"Name": "description", "Label": "Description", "Kind": "textarea", "Value": "x"}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("input", "name", "version", "value", "v3")
+			d.one("input", "name", "correction", "value", "4")
+			d.one("input", "id", "f-url", "aria-invalid", "true", "aria-describedby", "err-url")
+			d.one("input", "name", "verify", "checked", "")
+			d.one("select", "id", "f-status")
+		}},
+	{page: "staff/directory_corrections", path: "/staff/directory/corrections", p: Page{Title: "Corrections from the public", User: staff,
+		Data: m{"Rows": []m{{"ID": 4, "When": "1 Mar 2026", "Service": "Job club", "Field": "phone", "Text": "<b>wrong</b>", "Status": "new"}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "/staff/directory/corrections/4")
+		}},
+	{page: "staff/directory_correction", path: "/staff/directory/corrections/4", p: Page{Title: "Correction 4", User: staff, CSRF: token,
+		Data: m{"ID": 4, "ServiceID": "s2", "Field": "phone", "Text": "wrong", "Contact": "", "When": "1 Mar 2026", "Lang": "en", "Status": "new",
+			"Current": []m{{"Label": "Phone", "Value": "(816) 555-0100"}}, "Gone": false, "Reason": ""}},
+		check: func(t *testing.T, d *doc) {
+			d.one("a", "href", "/staff/directory/edit/service/s2?correction=4")
+			d.one("form", "action", "/staff/directory/corrections/4/dismiss")
+		}},
+	{page: "staff/directory_proposals", path: "/staff/directory/proposals", p: Page{Title: "Proposals from partners", User: staff, CSRF: token,
+		Data: m{"Partner": false, "Rows": []m{{"ID": 9, "RowID": "p1", "Kind": "phone", "Listing": "Job club", "ProposedBy": "pat@example.org", "When": "2 Mar 2026",
+			"Status": "new", "Diff": []m{{"Label": "Number", "Before": "555-0100", "After": "555-0199", "Now": "555-0100"}}}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("form", "action", "/staff/directory/proposals/9")
+			d.one("button", "value", "approve")
+		}},
 	{page: "staff/reports", path: "/staff/reports", p: Page{Title: "Reports", User: staff,
 		Data: m{"From": "2026-01-05", "To": "2026-03-29", "Channel": "voice", "NeedCategory": "housing", "Partner": "",
 			"Channels": []string{"voice", "sms"}, "Needs": []m{{"Key": "housing", "Label": "Housing"}, {"Key": "employment", "Label": "Jobs"}},
@@ -349,7 +421,7 @@ func TestEveryPage(t *testing.T) {
 // one marked, and a sign-out form carrying the CSRF token.
 func TestStaffNav(t *testing.T) {
 	r := newTest(t)
-	for _, u := range []*fakeUser{admin, staff} {
+	for _, u := range []*fakeUser{admin, staff, partner} {
 		rec, err := render(t, r, "/staff/outbox/3", "staff/home", Page{Title: "Staff", User: u, CSRF: token})
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +433,14 @@ func TestStaffNav(t *testing.T) {
 			h, _ := attr(a, "href")
 			hrefs = append(hrefs, h)
 		}
-		want := []string{"/staff/", "/staff/queue", "/staff/referrals/new", "/staff/reports", "/staff/outbox"}
+		want := []string{"/staff/", "/staff/queue", "/staff/referrals/new", "/staff/reports", "/staff/directory", "/staff/outbox"}
+		if u.IsPartner() {
+			// Partners reach their organization's listings only.
+			if want := []string{"/staff/", "/staff/directory"}; !slices.Equal(hrefs, want) {
+				t.Errorf("%s: nav %v, want %v", u.Name, hrefs, want)
+			}
+			continue
+		}
 		if u.Admin {
 			want = append(want, "/staff/admin/users")
 		}

@@ -49,6 +49,12 @@ type Config struct {
 		// ReverifyAfter: listing problems before a service is flagged.
 		ReverifyAfter int `mapstructure:"reverify_after"`
 	} `mapstructure:"followup"`
+	Directory struct {
+		// VerifyAfter: months before a listing is due for verification.
+		VerifyAfter int `mapstructure:"verify_after"`
+		// UnverifiedAfter: months after which the public sees it as unverified.
+		UnverifiedAfter int `mapstructure:"unverified_after"`
+	} `mapstructure:"directory"`
 	Reports struct {
 		SavingsPerPersonYear float64 `mapstructure:"savings_per_person_year"`
 		OperatingCost        float64 `mapstructure:"operating_cost"`
@@ -89,6 +95,8 @@ var settings = []setting{
 	{"followup.daily_cap", 1000, "Follow-up texts sent per day at most; the rest wait for the next day.", nil},
 	{"followup.run", true, "Send due follow-ups from inside serve (every minute); turn off to run `secondchance followups run` from cron instead.", []string{"true", "false"}},
 	{"followup.reverify_after", 3, "Referrals to a service that come back \"couldn't reach them\" or \"wrong information\" before the service is flagged for re-verification (0 turns flagging off).", nil},
+	{"directory.verify_after", 12, "Months after its last verification that a listing is due again and joins the verification queue on /staff/directory.", nil},
+	{"directory.unverified_after", 24, "Months after its last verification that the public pages and search results mark a listing as not recently verified.", nil},
 	{"reports.savings_per_person_year", 18000, "Dollars one person-year of incarceration avoided saves, for the reports' estimate panel.", nil},
 	{"reports.operating_cost", 0, "The program's yearly operating cost in dollars, prorated to the report's range in the estimate panel.", nil},
 	{"twilio.validate_signatures", true, "Check the X-Twilio-Signature of Twilio's webhooks; turn off only for local testing.", []string{"true", "false"}},
@@ -232,7 +240,7 @@ func (c *Config) validate() error {
 	if err := c.validateReports(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateUpkeep()
 }
 
 // followupPolicy is the follow-up schedule and sending limits.

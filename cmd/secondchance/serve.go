@@ -91,6 +91,10 @@ while searches answer from SQL, and then follows every directory change.`,
 			referral.RegisterQueue(e.Group("/staff"), referral.QueuePages{Store: referrals, Pages: pages, Actor: staffActor,
 				Flash: authSvc.SetFlash, Staff: staffMembers(authSvc), Search: serviceSearch{eng}})
 			referral.RegisterReports(e.Group("/staff"), referrals, pages, staffActor)
+			// Keeping the directory true: verification queue, edits with
+			// history, corrections, partners' proposals (/staff/directory).
+			directory.RegisterStaff(e.Group("/staff"), directory.StaffPages{Store: store, Pages: pages, Zone: cfg.location(),
+				VerifyAfter: cfg.Directory.VerifyAfter, Signals: directorySignals{referrals}, Flash: authSvc.SetFlash, Who: directoryPerson})
 			// The hotline: calls at /hotline/voice, texts at /hotline/sms
 			// (STOP/START, replies to follow-up check-ins, then the SMS
 			// search); every webhook signed by Twilio.

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/auth"
 	"github.com/secondchancekc/secondchance/internal/db"
@@ -86,31 +87,51 @@ signed in; use "user add" to create the first admin.`,
 }
 
 func (a *app) userAddCmd() *cobra.Command {
-	var email, role, name string
+	var email, role, name, org string
 	var fromStdin bool
 	cmd := &cobra.Command{
-		Use:   "add --email EMAIL --role admin|staff [--name NAME] [--password-stdin]",
+		Use:   "add --email EMAIL --role admin|staff|partner [--organization ID] [--name NAME] [--password-stdin]",
 		Short: "Create a staff account with a password",
 		Long: `Create a staff account. The password is asked for twice (not shown) when
 standard input is a terminal; otherwise pass it as the first line of standard
 input with --password-stdin. Passwords need at least 12 characters and must
-not be the email address or a well-known password.`,
+not be the email address or a well-known password.
+
+A partner (--role partner) is a partner organization's user: they need
+--organization, the HSDS id of their organization, and can only see that
+organization's listings on /staff/directory, propose changes to them for staff
+to approve, and mark them verified; never any referral data.`,
 		Example: `  secondchance user add --email ada@secondchancekc.org --role admin --name "Ada Ortiz"
-  printf '%s\n' "$PASSWORD" | secondchance user add --email sam@secondchancekc.org --role staff --password-stdin`,
+  printf '%s\n' "$PASSWORD" | secondchance user add --email sam@secondchancekc.org --role staff --password-stdin
+  secondchance user add --email pat@newroots.org --role partner --organization 1d7a4e4b-0c8f-4a52-9d1e-8f1f4d0c2a11`,
 		Args: exactArgs(0, "no arguments (use --email and --role)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(email) == "" {
 				return usageError(cmd, "--email is required")
 			}
 			if !auth.Role(role).Valid() {
-				return usageError(cmd, "--role is %q: accepted values are admin, staff", role)
+				return usageError(cmd, "--role is %q: accepted values are admin, staff, partner", role)
+			}
+			if (auth.Role(role) == auth.RolePartner) != (org != "") {
+				return usageError(cmd, "--organization is required with --role partner, and only with it")
+			}
+			if org != "" {
+				d, err := db.Open(cmd.Context(), a.cfg.dbPath())
+				if err != nil {
+					return err
+				}
+				_, err = directory.NewStore(d).Row(cmd.Context(), "organization", org)
+				d.Close()
+				if err != nil {
+					return usageError(cmd, "--organization %q: %s", org, apperr.Message(err))
+				}
 			}
 			password, err := readNewPassword(cmd, a.stderr, email, fromStdin)
 			if err != nil {
 				return err
 			}
 			return a.withAuth(cmd.Context(), func(svc *auth.Service) error {
-				u, err := svc.CreateUser(cmd.Context(), auth.NewUser{Email: email, Name: name, Role: auth.Role(role), Password: password})
+				u, err := svc.CreateUser(cmd.Context(), auth.NewUser{Email: email, Name: name, Role: auth.Role(role), Password: password, OrganizationID: org})
 				if err != nil {
 					return err
 				}
@@ -121,7 +142,8 @@ not be the email address or a well-known password.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&email, "email", "", "sign-in email address (required)")
-	f.StringVar(&role, "role", "", "admin (also manages staff accounts) or staff (required)")
+	f.StringVar(&role, "role", "", "admin (also manages staff accounts), staff, or partner (one organization's listings only) (required)")
+	f.StringVar(&org, "organization", "", "a partner's organization: its HSDS id (required with --role partner)")
 	f.StringVar(&name, "name", "", "name shown to other staff")
 	f.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 	return cmd

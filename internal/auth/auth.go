@@ -199,10 +199,15 @@ type Role string
 const (
 	RoleAdmin Role = "admin"
 	RoleStaff Role = "staff"
+	// RolePartner is a partner organization's user: tied to one
+	// organization (User.OrganizationID), they reach only the directory
+	// pages, see only that organization's listings, and their changes are
+	// proposals for staff to approve. Never any referral data.
+	RolePartner Role = "partner"
 )
 
 // Valid reports whether r is one of the roles.
-func (r Role) Valid() bool { return r == RoleAdmin || r == RoleStaff }
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleStaff || r == RolePartner }
 
 // User is a staff account. The password hash never leaves the package.
 type User struct {
@@ -210,6 +215,9 @@ type User struct {
 	Email string
 	Name  string
 	Role  Role
+	// OrganizationID is a partner's organization (an HSDS id); "" for
+	// staff and admins.
+	OrganizationID string
 	// DisabledAt is when an admin disabled the account; zero when active.
 	DisabledAt time.Time
 	// FailedLogins counts wrong passwords since the last success or lockout.
@@ -226,6 +234,9 @@ type User struct {
 
 // IsAdmin reports whether u may manage staff accounts.
 func (u *User) IsAdmin() bool { return u != nil && u.Role == RoleAdmin }
+
+// IsPartner reports whether u is a partner organization's user.
+func (u *User) IsPartner() bool { return u != nil && u.Role == RolePartner }
 
 // Disabled reports whether an admin has disabled u.
 func (u *User) Disabled() bool { return !u.DisabledAt.IsZero() }

@@ -64,6 +64,10 @@ func (s *Service) Invite(ctx context.Context, email string, role Role, by *User)
 	if err := validateRole(role); err != nil {
 		return nil, err
 	}
+	if role == RolePartner {
+		// A partner belongs to an organization, which a link cannot carry.
+		return nil, apperr.Errorf(apperr.EINVALID, "Partners are added with `secondchance user add --role partner --organization ID`.")
+	}
 	now := s.clock()
 	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {

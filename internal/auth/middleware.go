@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -185,9 +186,24 @@ func (s *Service) guard(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
+		if sess != nil && sess.User.IsPartner() {
+			// Partners reach the directory pages and nothing else: not the
+			// referral log, the queue, reports, texts or accounts.
+			switch p := req.URL.Path; {
+			case path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/staff/":
+				return errPartner
+			case p == "/staff/" && safeMethod(req.Method):
+				return c.Redirect(http.StatusSeeOther, "/staff/directory")
+			case p == logoutPath, p == "/staff/directory", strings.HasPrefix(p, "/staff/directory/"):
+			default:
+				return errPartner
+			}
+		}
 		return next(c)
 	}
 }
+
+var errPartner = apperr.Errorf(apperr.EFORBIDDEN, "Partner accounts can open only their organization's listings.")
 
 // isStaffPath reports whether p is /staff, /api/staff or below them.
 func isStaffPath(p string) bool {

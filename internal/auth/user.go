@@ -21,6 +21,8 @@ type NewUser struct {
 	Name     string
 	Role     Role
 	Password string
+	// OrganizationID is required for a partner and empty for the others.
+	OrganizationID string
 }
 
 // Validate checks the email, name and role (not the password, which
@@ -31,6 +33,9 @@ func (n NewUser) Validate() error {
 	}
 	if err := validateRole(n.Role); err != nil {
 		return err
+	}
+	if (n.Role == RolePartner) != (n.OrganizationID != "") {
+		return apperr.Errorf(apperr.EINVALID, "A partner needs the id of their organization, and only a partner has one.")
 	}
 	return validateName(n.Name)
 }
@@ -48,7 +53,7 @@ func validateEmail(email string) error {
 
 func validateRole(r Role) error {
 	if !r.Valid() {
-		return apperr.Errorf(apperr.EINVALID, "The role must be admin or staff, not %q.", string(r))
+		return apperr.Errorf(apperr.EINVALID, "The role must be admin, staff or partner, not %q.", string(r))
 	}
 	return nil
 }
@@ -60,7 +65,7 @@ func validateName(name string) error {
 	return nil
 }
 
-const userCols = `id, email, name, role, password_hash, disabled_at, created_at, updated_at, failed_logins, locked_until, password_set_at`
+const userCols = `id, email, name, role, password_hash, disabled_at, created_at, updated_at, failed_logins, locked_until, password_set_at, organization_id`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -70,7 +75,7 @@ func scanUser(row scanner) (*User, error) {
 	var disabled, locked, pwSet sql.NullString
 	var created, updated string
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.passwordHash, &disabled, &created, &updated,
-		&u.FailedLogins, &locked, &pwSet); err != nil {
+		&u.FailedLogins, &locked, &pwSet, &u.OrganizationID); err != nil {
 		return nil, err
 	}
 	u.Role = Role(role)
@@ -157,6 +162,11 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*User, error) {
 	id, err := insertUser(ctx, tx, now, n.Email, n.Name, n.Role, hash)
 	if err != nil {
 		return nil, err
+	}
+	if n.OrganizationID != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE staff_user SET organization_id = ? WHERE id = ?`, n.OrganizationID, id); err != nil {
+			return nil, err
+		}
 	}
 	if err := event(ctx, tx, now, id, "user_created", fmt.Sprintf("role %s, %s", n.Role, byWhom(nil))); err != nil {
 		return nil, err
