@@ -353,7 +353,31 @@ func (e *Engine) build(q Query, groups []group, all bool, open []string) query.Q
 			}
 		}
 	}
+	if b.Should == nil && b.MustNot == nil {
+		if must, ok := b.Must.(*query.ConjunctionQuery); ok && len(must.Conjuncts) == 1 {
+			// One clause alone (a plain search): bleve's boolean and
+			// conjunction around it only pass its matches through, at a
+			// cost per match; its scores are the same with the query norm
+			// they would have set.
+			return &normQuery{must.Conjuncts[0]}
+		}
+	}
 	return b
+}
+
+// normQuery is q with the query norm bleve's boolean query would give it
+// on its own: 1/√weight.
+type normQuery struct{ q query.Query }
+
+func (q *normQuery) Searcher(ctx context.Context, i index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	s, err := q.q.Searcher(ctx, i, m, options)
+	if err != nil {
+		return nil, err
+	}
+	if w := s.Weight(); w > 0 {
+		s.SetQueryNorm(1 / math.Sqrt(w))
+	}
+	return s, nil
 }
 
 // impliedFacts are the reentry facts the words imply: the collector
