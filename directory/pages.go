@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type Pages struct {
 	// Corrections limits suggested corrections; zero fields take
 	// DefaultCorrectionLimits.
 	Corrections CorrectionLimits
+	// UnverifiedAfter is directory.unverified_after in months (0: the
+	// default): a listing verified longer ago is marked as not recently
+	// verified.
+	UnverifiedAfter int
 }
 
 // RegisterPages mounts the pages on e.
@@ -38,6 +43,14 @@ func RegisterPages(e *echo.Echo, p Pages) {
 	e.GET("/organizations/:id", p.organization)
 	e.GET("/about", p.static("public/about", "title.about"))
 	e.GET("/privacy", p.static("public/privacy", "title.privacy"))
+}
+
+func (p Pages) zone() *time.Location {
+	if p.Zone != nil {
+		return p.Zone
+	}
+	z, _ := defaultZone()
+	return z
 }
 
 func (p Pages) now() time.Time {
@@ -68,6 +81,8 @@ type Listing struct {
 	Phones                                        []Phone
 	Hours                                         []HoursRow
 	OpenNow                                       bool
+	// Unverified: not verified within UnverifiedAfter months (or never).
+	Unverified                                    bool
 	HoursLine                                     string // today's hours, for a text message
 }
 
@@ -113,9 +128,21 @@ func (p Pages) Listing(ctx context.Context, id, lang string) (*Listing, error) {
 	l.Summary = firstSentences(l.Description, 200)
 	org, _ := doc.Get("organization").(Doc)
 	l.Org, l.OrgID = Text(org.Get("name")), Text(org.Get("id"))
-	if t, err := time.Parse("2006-01-02", Text(doc.Get("assured_date"))); err == nil {
-		l.Verified = templates.Date(lang, t)
+	// "verified N months ago", in the visitor's language.
+	months := MonthsSince(Text(doc.Get("assured_date")), p.now().In(p.zone()))
+	if months >= 0 {
+		l.Verified = strings.Replace(p.Pages.Text(lang, "service.verified_ago"), "%d", strconv.Itoa(months), 1)
+		if months == 0 {
+			l.Verified = p.Pages.Text(lang, "service.verified_recent")
+		} else if months == 1 {
+			l.Verified = p.Pages.Text(lang, "service.verified_month")
+		}
 	}
+	limit := p.UnverifiedAfter
+	if limit <= 0 {
+		limit = DefaultUnverifiedAfter
+	}
+	l.Unverified = months < 0 || months >= limit
 	for _, d := range docs(doc.Get("required_documents")) {
 		if s := Text(d.Get("document")); s != "" {
 			l.Documents = append(l.Documents, s)

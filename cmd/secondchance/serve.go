@@ -108,7 +108,7 @@ while searches answer from SQL, and then follows every directory change.`,
 			pages.RegisterPublic(e)
 			srv.HTMLError = pages.ErrorPage
 			search.RegisterPages(e, search.Pages{Engine: eng, Pages: pages, Zone: cfg.location()})
-			listings := directory.Pages{Store: store, Pages: pages, Zone: cfg.location()}
+			listings := directory.Pages{Store: store, Pages: pages, Zone: cfg.location(), UnverifiedAfter: cfg.Directory.UnverifiedAfter}
 			directory.RegisterPages(e, listings)
 			referral.RegisterTextMe(e, &referral.TextMe{Store: referrals, Listings: listings, Sender: followupSender{sms},
 				Pages: pages, BaseURL: cfg.BaseURL})

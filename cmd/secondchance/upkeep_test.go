@@ -228,8 +228,8 @@ func TestUpkeepEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if p, _ := get(t, base+"/services/"+svc.ID, nil); !strings.Contains(p, "Zebra Welding Apprenticeship") {
-		t.Error("public page lacks the fix")
+	if p, _ := get(t, base+"/services/"+svc.ID, nil); !strings.Contains(p, "Zebra Welding Apprenticeship") || !strings.Contains(p, "Last checked: this month") {
+		t.Error("public page lacks the fix or how recently it was verified")
 	}
 	var got map[string]any
 	b, _ = get(t, base+"/hsds/services/"+svc.ID, nil)
