@@ -178,6 +178,9 @@ func compose(ctx context.Context, q querier, t *Table, r Row, depth Depth, path 
 	d := make(Doc, 0, len(t.Fields)+len(t.Relations)+len(r.Extra))
 	for _, f := range t.Fields {
 		if v := r.Values[f.Name]; v != nil {
+			if t.Name == "metadata" && f.Name == "updated_by" {
+				v = publicActor(v)
+			}
 			d = append(d, Prop{f.Name, v})
 		}
 	}
@@ -226,6 +229,17 @@ func compose(ctx context.Context, q querier, t *Table, r Row, depth Depth, path 
 		d = append(d, Prop{rel.Key, cd})
 	}
 	return d, nil
+}
+
+// publicActor is who made a change as the published directory (the /hsds
+// API, exports) shows it: staff edits record the editor's email in
+// metadata.updated_by for the staff history page, but a staff member's
+// address is not for publishing, so it reads "staff".
+func publicActor(v any) any {
+	if s, ok := v.(string); ok && strings.Contains(s, "@") {
+		return "staff"
+	}
+	return v
 }
 
 // Get returns one object of the named table, composed to depth.
