@@ -31,6 +31,9 @@ type DB struct {
 	Path  string
 	Write *sql.DB
 	Read  *sql.DB
+	// Batch runs small write transactions from concurrent requests with
+	// one shared commit (group commit) on Write; see Batcher.
+	Batch *Batcher
 	// Now is the clock used for migration records; tests may replace it.
 	Now func() time.Time
 	// hashKey keys Hash.
@@ -60,7 +63,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.NumCPU()*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	d := &DB{Path: path, Write: w, Read: r, Now: time.Now}
+	d := &DB{Path: path, Write: w, Read: r, Batch: NewBatcher(w), Now: time.Now}
 	if err := d.migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
