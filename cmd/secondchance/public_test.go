@@ -182,43 +182,7 @@ func TestPublicWebsite(t *testing.T) {
 
 // browserChecks runs the pages in headless Chromium.
 func browserChecks(t *testing.T, base, svc string) {
-	chrome := os.Getenv("CHROMIUM")
-	if chrome == "" {
-		chrome = "/usr/bin/chromium"
-	}
-	axePath := os.Getenv("AXE_CORE_JS")
-	if axePath == "" {
-		home, _ := os.UserHomeDir()
-		axePath = filepath.Join(home, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
-	}
-	axe, axeErr := os.ReadFile(axePath)
-	_, chromeErr := exec.LookPath(chrome)
-	if chromeErr != nil || axeErr != nil {
-		msg := fmt.Sprintf("browser checks need Chromium (%s: %v) and axe-core (%s: %v); .ci/run installs both", chrome, chromeErr, axePath, axeErr)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(320, 640),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	// This chromedp's protocol tables predate some of Chromium's newer
-	// event values (IPAddressSpace "Loopback"); it logs each as an error
-	// and carries on. Keep those out of the test output, keep the rest.
-	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
-		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
-			t.Logf("chromedp: %s", msg)
-		}
-	}))
-	defer cancelB()
-	tctx, cancelT := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancelT()
-
+	tctx, axe := startBrowser(t, 320, 640)
 	var foreign []string
 	chromedp.ListenTarget(tctx, func(ev interface{}) {
 		if e, ok := ev.(*network.EventRequestWillBeSent); ok && !strings.HasPrefix(e.Request.URL, base) && !strings.HasPrefix(e.Request.URL, "data:") {
@@ -248,26 +212,7 @@ func browserChecks(t *testing.T, base, svc string) {
 			if lang != p.lang {
 				t.Errorf("lang=%q", lang)
 			}
-			// axe-core, WCAG 2.1 A and AA.
-			var violations []struct {
-				ID    string `json:"id"`
-				Help  string `json:"help"`
-				Nodes []struct {
-					Target []any `json:"target"`
-				} `json:"nodes"`
-			}
-			err = chromedp.Run(tctx,
-				chromedp.Evaluate(string(axe), nil),
-				chromedp.Evaluate(`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a','wcag2aa','wcag21a','wcag21aa']}}).then(r => r.violations)`,
-					&violations, func(p *runtimeEvaluateParams) *runtimeEvaluateParams { return p.WithAwaitPromise(true) }),
-			)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range violations {
-				b, _ := json.Marshal(v.Nodes)
-				t.Errorf("axe %s: %s %s", v.ID, v.Help, b)
-			}
+			axeCheck(t, tctx, axe, p.name)
 			// 320 px: no horizontal scroll, tap targets, readable text.
 			var layout struct {
 				ScrollWidth, Width int
@@ -349,6 +294,75 @@ func browserChecks(t *testing.T, base, svc string) {
 	})
 	if len(foreign) > 0 {
 		t.Errorf("requests to other sites: %v", foreign)
+	}
+}
+
+// startBrowser starts headless Chromium (one browser for the whole test,
+// stopped at its end) and reads axe-core; it skips the test when either is
+// missing, and fails it under CI=true, where .ci/run installs both.
+func startBrowser(t *testing.T, width, height int) (context.Context, []byte) {
+	t.Helper()
+	chrome := os.Getenv("CHROMIUM")
+	if chrome == "" {
+		chrome = "/usr/bin/chromium"
+	}
+	axePath := os.Getenv("AXE_CORE_JS")
+	if axePath == "" {
+		home, _ := os.UserHomeDir()
+		axePath = filepath.Join(home, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
+	}
+	axe, axeErr := os.ReadFile(axePath)
+	_, chromeErr := exec.LookPath(chrome)
+	if chromeErr != nil || axeErr != nil {
+		msg := fmt.Sprintf("browser checks need Chromium (%s: %v) and axe-core (%s: %v); .ci/run installs both", chrome, chromeErr, axePath, axeErr)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	// This chromedp's protocol tables predate some of Chromium's newer
+	// event values (IPAddressSpace "Loopback"); it logs each as an error
+	// and carries on. Keep those out of the test output, keep the rest.
+	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
+			t.Logf("chromedp: %s", msg)
+		}
+	}))
+	t.Cleanup(cancelB)
+	tctx, cancelT := context.WithTimeout(bctx, 4*time.Minute)
+	t.Cleanup(cancelT)
+	return tctx, axe
+}
+
+// axeCheck runs axe-core (WCAG 2.1 A and AA) on the page open in ctx and
+// fails t for each violation, naming the page.
+func axeCheck(t *testing.T, ctx context.Context, axe []byte, page string) {
+	t.Helper()
+	var violations []struct {
+		ID    string `json:"id"`
+		Help  string `json:"help"`
+		Nodes []struct {
+			Target []any `json:"target"`
+		} `json:"nodes"`
+	}
+	err := chromedp.Run(ctx,
+		chromedp.Evaluate(string(axe), nil),
+		chromedp.Evaluate(`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a','wcag2aa','wcag21a','wcag21aa']}}).then(r => r.violations)`,
+			&violations, func(p *runtimeEvaluateParams) *runtimeEvaluateParams { return p.WithAwaitPromise(true) }),
+	)
+	if err != nil {
+		t.Fatalf("axe on %s: %v", page, err)
+	}
+	for _, v := range violations {
+		b, _ := json.Marshal(v.Nodes)
+		t.Errorf("%s: axe %s: %s %s", page, v.ID, v.Help, b)
 	}
 }
 
