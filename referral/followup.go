@@ -154,10 +154,16 @@ func (s *Store) policy() *Policy {
 
 // insertFollowup adds a follow-up and its audit event.
 func insertFollowup(ctx context.Context, tx *sql.Tx, f *Followup, clientID, actor string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO followup (id, referral_id, kind, state, due_at, reason, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?)`, f.ID, f.ReferralID, f.Kind, f.State, formatTime(f.DueAt), f.Reason,
-		formatTime(f.CreatedAt), formatTime(f.UpdatedAt)); err != nil {
+	// The referral's need and channel are copied for the queue's filters
+	// (0014_queue_filters.sql).
+	res, err := tx.ExecContext(ctx, `INSERT INTO followup (id, referral_id, kind, state, due_at, reason, created_at, updated_at,
+		need_category, channel) SELECT ?,?,?,?,?,?,?,?, r.need_category, r.channel FROM referral r WHERE r.id = ?`,
+		f.ID, f.ReferralID, f.Kind, f.State, formatTime(f.DueAt), f.Reason, formatTime(f.CreatedAt), formatTime(f.UpdatedAt), f.ReferralID)
+	if err != nil {
 		return fmt.Errorf("insert follow-up: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("insert follow-up: referral %s not found (%d, %v)", f.ReferralID, n, err)
 	}
 	return writeEvents(ctx, tx, newEvent{ReferralID: f.ReferralID, ClientID: clientID, Actor: actor, At: f.CreatedAt,
 		Action: ActionFollowupScheduled, Field: f.Kind, After: map[string]any{"id": f.ID, "kind": f.Kind, "due_at": f.DueAt, "reason": f.Reason}})

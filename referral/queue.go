@@ -221,20 +221,19 @@ func named(q string, vals map[string]any) (string, []any) {
 }
 
 // filterSQL is the condition of the filter's need, partner, channel and
-// kind; assignee is added when withAssignee.
-func (f *QueueFilter) filterSQL(withAssignee bool) (string, bool) {
+// kind on follow-up f; assignee is added when withAssignee. Need and
+// channel are the referral's, copied onto the follow-up (0014), so no
+// filter joins referral; the partner is a set of referrals.
+func (f *QueueFilter) filterSQL(withAssignee bool) string {
 	var where []string
-	join := false
 	if f.Need != "" {
-		where = append(where, `r.need_category = :need`)
-		join = true
+		where = append(where, `f.need_category = :need`)
 	}
 	if f.Channel != "" {
-		where = append(where, `r.channel = :channel`)
-		join = true
+		where = append(where, `f.channel = :channel`)
 	}
 	if f.Partner != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM referral_service s WHERE s.referral_id = f.referral_id AND s.organization = :partner COLLATE NOCASE)`)
+		where = append(where, `f.referral_id IN (SELECT s.referral_id FROM referral_service s WHERE s.organization = :partner COLLATE NOCASE)`)
 	}
 	if f.Kind != "" {
 		where = append(where, `f.kind = :kind`)
@@ -249,9 +248,9 @@ func (f *QueueFilter) filterSQL(withAssignee bool) (string, bool) {
 		}
 	}
 	if len(where) == 0 {
-		return "1", join
+		return "1"
 	}
-	return strings.Join(where, " AND "), join
+	return strings.Join(where, " AND ")
 }
 
 // Queue returns one page of the queue, sorted by due time (the done view:
@@ -287,21 +286,26 @@ func (s *Store) Queue(ctx context.Context, f QueueFilter) (*QueueResult, error) 
 	}
 
 	view, open := viewSQL(f.State)
-	cond, join := f.filterSQL(true)
+	cond := f.filterSQL(true)
 	// The open views walk the queue's partial index in due order and stop
 	// at the page; the done view walks its own index newest first. Named,
 	// because SQLite otherwise picks followup_state_due for the state
-	// condition and sorts every open follow-up for each page.
+	// condition and sorts every open follow-up for each page. A partner's
+	// follow-ups are found from its referrals instead (a few hundred, then
+	// sorted), not by testing every open follow-up.
 	from := `followup f INDEXED BY followup_queue`
 	where := openStates + ` AND ` + view + ` AND ` + cond
 	order := `f.due_at, f.id`
-	if !open {
+	switch {
+	case !open:
 		from = `followup f INDEXED BY followup_done`
+		if f.Partner != "" {
+			from = `followup f INDEXED BY followup_report`
+		}
 		where = view + ` AND ` + cond
 		order = `f.updated_at DESC, f.id DESC`
-	}
-	if join {
-		from += ` JOIN referral r ON r.id = f.referral_id`
+	case f.Partner != "":
+		from = `followup f INDEXED BY followup_queue_referral`
 	}
 	if n, ok := res.Counts.total(&f); ok {
 		res.Total = n
@@ -347,18 +351,84 @@ func (c QueueCounts) total(f *QueueFilter) (int, bool) {
 	return 0, false
 }
 
-// queueCounts counts every view under f's need, partner, channel and kind:
-// one pass over the open follow-ups' index, read as four columns and sorted
-// into views here (SQLite's per-row expressions cost ten times the read),
-// and one count of the done ones.
+// queueCounts counts every view under f's need, partner, channel and kind.
+//
+// The open views are sums of ranges of the count index (state, kind,
+// due_at), which SQLite counts without evaluating anything per row but
+// the filters; the claimed ones come from the index of claimed follow-ups
+// (few). A partner's open follow-ups are few (those of its referrals):
+// they are read and sorted into views here. Reading every open follow-up
+// into Go instead cost 30 to 100 ms at 26,000 of them
+// (docs/benchmarks.md, "Follow-up queue").
 func queueCounts(ctx context.Context, tx *sql.Tx, f *QueueFilter, vals map[string]any) (QueueCounts, error) {
 	var c QueueCounts
-	cond, join := f.filterSQL(false)
-	from := `followup f INDEXED BY followup_queue`
-	if join {
-		from += ` JOIN referral r ON r.id = f.referral_id`
+	var err error
+	if f.Partner != "" {
+		c, err = partnerCounts(ctx, tx, f, vals)
+	} else {
+		c, err = rangeCounts(ctx, tx, f, vals)
 	}
-	q, args := named(`SELECT f.kind, f.state, f.due_at, f.assignee FROM `+from+` WHERE `+openStates+` AND `+cond, vals)
+	if err != nil {
+		return c, err
+	}
+	cond := f.filterSQL(false)
+	from := `followup f INDEXED BY followup_done`
+	if f.Partner != "" {
+		from = `followup f INDEXED BY followup_report`
+	}
+	q, args := named(`SELECT COUNT(*) FROM `+from+` WHERE f.state = 'done' AND `+cond, vals)
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&c.Done); err != nil {
+		return c, fmt.Errorf("count done: %w", err)
+	}
+	return c, nil
+}
+
+// rangeCounts counts the open views as ranges. A view is:
+//
+//	tasks (call, callback) pending, due before tomorrow (upcoming: after);
+//	texts (checkin, reminder, final) unsure or failed, whenever due;
+//	texts pending, due before held (a day late).
+//
+// Overdue is the part of each due before today.
+func rangeCounts(ctx context.Context, tx *sql.Tx, f *QueueFilter, vals map[string]any) (QueueCounts, error) {
+	var c QueueCounts
+	cond := f.filterSQL(false)
+	count := func(where string) string {
+		return `(SELECT COUNT(*) FROM followup f INDEXED BY followup_queue_count WHERE ` + openStates + ` AND ` + where + ` AND ` + cond + `)`
+	}
+	claimed := func(who string) string {
+		return `(SELECT COUNT(*) FROM followup f INDEXED BY followup_queue_claimed WHERE ` + openStates + ` AND f.assignee <> '' AND ` +
+			who + ` AND ` + dueSQL + ` AND ` + cond + `)`
+	}
+	const task, text = `f.state = 'pending' AND f.kind IN ('call','callback')`, `f.kind IN ('checkin','reminder','final')`
+	q, args := named(`SELECT `+strings.Join([]string{
+		count(task + ` AND f.due_at < :today`),
+		count(task + ` AND f.due_at >= :today AND f.due_at < :tomorrow`),
+		count(task + ` AND f.due_at >= :tomorrow`),
+		count(`f.state IN ('unsure','failed') AND ` + text + ` AND f.due_at < :today`),
+		count(`f.state IN ('unsure','failed') AND ` + text + ` AND f.due_at >= :today`),
+		count(`f.state = 'pending' AND ` + text + ` AND f.due_at < :held AND f.due_at < :today`),
+		count(`f.state = 'pending' AND ` + text + ` AND f.due_at < :held AND f.due_at >= :today`),
+		claimed(`1`),
+		claimed(`f.assignee = :me`),
+	}, ", "), vals)
+	var taskLate, taskToday, textLate, textToday, heldLate, heldToday, assigned int
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&taskLate, &taskToday, &c.Upcoming, &textLate, &textToday,
+		&heldLate, &heldToday, &assigned, &c.Mine); err != nil {
+		return c, fmt.Errorf("count queue views: %w", err)
+	}
+	c.Overdue = taskLate + textLate + heldLate
+	c.Due = c.Overdue + taskToday + textToday + heldToday
+	c.Unassigned = c.Due - assigned
+	return c, nil
+}
+
+// partnerCounts counts the open views of a partner's follow-ups, read from
+// its referrals and sorted into views here.
+func partnerCounts(ctx context.Context, tx *sql.Tx, f *QueueFilter, vals map[string]any) (QueueCounts, error) {
+	var c QueueCounts
+	q, args := named(`SELECT f.kind, f.state, f.due_at, f.assignee FROM followup f INDEXED BY followup_queue_referral WHERE `+
+		openStates+` AND `+f.filterSQL(false), vals)
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return c, fmt.Errorf("count queue views: %w", err)
@@ -390,15 +460,7 @@ func queueCounts(ctx context.Context, tx *sql.Tx, f *QueueFilter, vals map[strin
 			c.Mine++
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return c, err
-	}
-	q, args = named(`SELECT COUNT(*) FROM `+strings.Replace(from, `followup f INDEXED BY followup_queue`, `followup f`, 1)+
-		` WHERE f.state = 'done' AND `+cond, vals)
-	if err := tx.QueryRowContext(ctx, q, args...).Scan(&c.Done); err != nil {
-		return c, fmt.Errorf("count done: %w", err)
-	}
-	return c, nil
+	return c, rows.Err()
 }
 
 func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
