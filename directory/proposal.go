@@ -41,6 +41,33 @@ type ProposalChange struct {
 	Values map[string]string `json:"values,omitempty"`
 	Extra  map[string]string `json:"extra,omitempty"`
 	Delete bool              `json:"delete,omitempty"`
+	// Upload, for a partner's bulk update (table_name "upload"), is the
+	// uploaded files (BulkFiles.Pack) and UploadName what they were called.
+	Upload     string `json:"upload,omitempty"`
+	UploadName string `json:"upload_name,omitempty"`
+}
+
+// ProposeBulk keeps a partner's upload for staff, once its preview has no
+// problems (the preview is checked again when staff approve it).
+func (s *Store) ProposeBulk(ctx context.Context, files BulkFiles, name, orgID, actor, note string) (int64, error) {
+	src, _ := files.Source(name)
+	p, err := s.PreviewBulk(ctx, src, orgID)
+	if err != nil {
+		return 0, err
+	}
+	if len(p.Errors()) > 0 {
+		return 0, apperr.Errorf(apperr.EINVALID, "The upload has %d problems; nothing was proposed.", len(p.Errors()))
+	}
+	if len(p.Items) == 0 {
+		return 0, apperr.Errorf(apperr.EINVALID, "The upload changes nothing, so nothing was proposed.")
+	}
+	ch, _ := json.Marshal(ProposalChange{Upload: files.Pack(), UploadName: name})
+	res, err := s.db.Write.ExecContext(ctx, `INSERT INTO directory_proposal (organization_id, listing_id, table_name, changes, note, proposed_by, proposed_at)
+		VALUES (?,?,'upload',?,?,?,?)`, orgID, orgID, string(ch), strings.TrimSpace(note), actor, s.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // ProposalFilter selects proposals.
@@ -172,6 +199,21 @@ func (s *Store) DecideProposal(ctx context.Context, id int64, approve bool, acto
 	if approve {
 		status = "approved"
 		who := p.ProposedBy + " (approved by " + actor + ")"
+		if p.Table == "upload" {
+			files, err := UnpackBulk(p.Changes.Upload)
+			if err != nil {
+				return err
+			}
+			src, _ := files.Source(p.Changes.UploadName)
+			prev, err := s.PreviewBulk(ctx, src, p.OrganizationID)
+			if err != nil {
+				return err
+			}
+			if _, err := s.ApplyBulk(ctx, src, p.OrganizationID, prev.Digest, who); err != nil {
+				return err
+			}
+			return s.closeProposal(ctx, id, status, actor, note)
+		}
 		e := Edit{Table: p.Table, Values: p.Changes.Values, Extra: p.Changes.Extra, Fixed: p.Fixed, Actor: who, Listing: p.ListingID,
 			Note: strings.TrimSpace(p.Note + " " + note)}
 		if p.RowID != "" {
@@ -197,7 +239,11 @@ func (s *Store) DecideProposal(ctx context.Context, id int64, approve bool, acto
 			return err
 		}
 	}
-	_, err = s.db.Write.ExecContext(ctx, `UPDATE directory_proposal SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? WHERE id = ? AND status = 'new'`,
+	return s.closeProposal(ctx, id, status, actor, note)
+}
+
+func (s *Store) closeProposal(ctx context.Context, id int64, status, actor, note string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE directory_proposal SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? WHERE id = ? AND status = 'new'`,
 		status, actor, s.Now().UTC().Format(time.RFC3339Nano), strings.TrimSpace(note), id)
 	return err
 }
@@ -225,6 +271,14 @@ func (p StaffPages) proposalRows(ctx context.Context, f ProposalFilter) ([]propo
 		} else if org, err := p.Store.Row(ctx, "organization", x.ListingID); err == nil {
 			r.Listing = Text(org.Values["name"])
 		}
+		if x.Table == "upload" {
+			r.Kind = "spreadsheet upload (" + x.Changes.UploadName + ")"
+			if err := p.uploadDiff(ctx, &r); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			continue
+		}
 		var cur Row
 		if x.RowID != "" {
 			cur, _ = p.Store.Row(ctx, x.Table, x.RowID)
@@ -248,6 +302,34 @@ func (p StaffPages) proposalRows(ctx context.Context, f ProposalFilter) ([]propo
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// uploadDiff shows an upload proposal as what it would do now, record by
+// record (or, once decided, what it did not do).
+func (p StaffPages) uploadDiff(ctx context.Context, r *proposalRow) error {
+	files, err := UnpackBulk(r.Changes.Upload)
+	if err != nil {
+		return err
+	}
+	src, _ := files.Source(r.Changes.UploadName)
+	prev, err := p.Store.PreviewBulk(ctx, src, r.OrganizationID)
+	if err != nil {
+		return err
+	}
+	for _, e := range prev.Errors() {
+		r.Diff = append(r.Diff, diffRow{Label: "Problem", After: e.String()})
+	}
+	for _, it := range prev.Items {
+		what := map[string]string{BulkCreate: "New", BulkChange: "Change to", BulkRetire: "Retire"}[it.Action]
+		label := what + " " + strings.ReplaceAll(it.Table, "_", " ") + ": " + it.Summary
+		if it.Action == BulkCreate {
+			r.Diff = append(r.Diff, diffRow{Label: label, After: "(created)"})
+		}
+		for _, d := range it.Diffs {
+			r.Diff = append(r.Diff, diffRow{Label: label + " — " + d.Label, Before: d.Before, After: d.After, Now: d.Before})
+		}
+	}
+	return nil
 }
 
 func (p StaffPages) registerProposals(g *echo.Group) {

@@ -87,6 +87,7 @@ func RegisterStaff(g *echo.Group, p StaffPages) {
 	g.GET("/directory/corrections/:cid", p.correctionPage)
 	g.POST("/directory/corrections/:cid/dismiss", p.dismiss)
 	p.registerProposals(g)
+	p.registerBulk(g)
 }
 
 func (p StaffPages) today() time.Time {

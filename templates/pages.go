@@ -32,6 +32,7 @@ var pages = []string{
 	"staff/directory_corrections",
 	"staff/directory_correction",
 	"staff/directory_proposals",
+	"staff/directory_upload",
 
 	// search: the public home page and search results.
 	"public/home",

@@ -336,6 +336,18 @@ var samples = []sample{
 			d.one("form", "action", "/staff/directory/proposals/9")
 			d.one("button", "value", "approve")
 		}},
+	{page: "staff/directory_upload", path: "/staff/directory/upload", p: Page{Title: "Update from a spreadsheet: preview", User: staff, CSRF: token,
+		Data: m{"Partner": false, "Name": "kc.zip", "Packed": "UEsFBg==", "Digest": "d1", "Errors": []string{}, "Warnings": []string{"x.csv: ignored"},
+			"Preview": m{"Created": 1, "Changed": 1, "Retired": 1, "Unchanged": 0, "Items": []m{
+				{"Action": "create", "Table": "phone", "ID": "p9", "Summary": "(816) 555-0199", "File": "phones.csv", "Line": 2},
+				{"Action": "change", "Table": "service", "ID": "s2", "Summary": "Job club", "File": "services.csv", "Line": 3,
+					"Diffs": []m{{"Field": "name", "Label": "Name", "Before": "Job club", "After": "Job Club KC"}}},
+				{"Action": "retire", "Table": "service", "ID": "s3", "Summary": "Old class", "Diffs": []m{{"Field": "status", "Label": "Status", "Before": "active", "After": "defunct"}}}}}}},
+		check: func(t *testing.T, d *doc) {
+			d.one("input", "name", "digest", "value", "d1")
+			d.one("input", "type", "file", "id", "files")
+			d.one("form", "enctype", "multipart/form-data")
+		}},
 	{page: "staff/reports", path: "/staff/reports", p: Page{Title: "Reports", User: staff,
 		Data: m{"From": "2026-01-05", "To": "2026-03-29", "Channel": "voice", "NeedCategory": "housing", "Partner": "",
 			"Channels": []string{"voice", "sms"}, "Needs": []m{{"Key": "housing", "Label": "Housing"}, {"Key": "employment", "Label": "Jobs"}},

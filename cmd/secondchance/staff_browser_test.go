@@ -253,4 +253,6 @@ func TestStaffDirectoryBrowser(t *testing.T) {
 		t.Error("the proposal is not shown")
 	}
 	axeCheck(t, tab, axe, "proposals")
+	visit(tab, "/staff/directory/upload")
+	axeCheck(t, tab, axe, "upload")
 }
