@@ -2,6 +2,7 @@ package referral
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -486,31 +487,46 @@ func NeedLabel(key string) string {
 	return key
 }
 
-// followups counts the follow-ups of the referrals in range, by kind.
+// followups counts the follow-ups of the referrals in range, by kind. The
+// rows are counted here as they come, in the join's order: grouping them
+// by kind in SQL sorted every follow-up of the cohort first, and summed an
+// expression per row, at several times the cost.
 func (rep *Report) followups(ctx context.Context, q querier) error {
 	where, args := rep.Filter.where()
-	rows, err := q.QueryContext(ctx, `SELECT f.kind, COUNT(*), COUNT(f.sent_at),
-		SUM(f.replied_at IS NOT NULL OR f.state = 'answered' OR (f.state = 'done' AND f.kind IN ('call','callback','unsure')))
-		FROM referral r JOIN followup f ON f.referral_id = r.id WHERE `+where+` GROUP BY f.kind`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT f.kind, f.state, f.sent_at IS NOT NULL, f.replied_at IS NOT NULL
+		FROM referral r JOIN followup f INDEXED BY followup_report ON f.referral_id = r.id WHERE `+where, args...)
 	if err != nil {
 		return fmt.Errorf("report follow-ups: %w", err)
 	}
 	defer rows.Close()
-	byKind := map[string]FollowupKindStat{}
+	byKind := map[string]*FollowupKindStat{}
+	for _, kind := range followupKinds {
+		byKind[kind] = &FollowupKindStat{Kind: kind}
+	}
+	var kind, state sql.RawBytes
+	var sent, replied bool
 	for rows.Next() {
-		var k FollowupKindStat
-		if err := rows.Scan(&k.Kind, &k.Created, &k.Sent, &k.Answered); err != nil {
+		if err := rows.Scan(&kind, &state, &sent, &replied); err != nil {
 			return err
 		}
-		byKind[k.Kind] = k
+		k := byKind[string(kind)]
+		if k == nil { // a kind the report does not list
+			k = &FollowupKindStat{Kind: string(kind)}
+			byKind[k.Kind] = k
+		}
+		k.Created++
+		if sent {
+			k.Sent++
+		}
+		if replied || string(state) == FollowupAnswered || string(state) == FollowupDone && isTask(k.Kind) {
+			k.Answered++
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, kind := range followupKinds {
-		k := byKind[kind]
-		k.Kind = kind
-		rep.Followup.Kinds = append(rep.Followup.Kinds, k)
+		rep.Followup.Kinds = append(rep.Followup.Kinds, *byKind[kind])
 	}
 	return nil
 }

@@ -2,8 +2,9 @@ package referral
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -77,124 +78,171 @@ type cohortService struct {
 	reasons        map[string]int
 }
 
+// outcomeSQL packs the outcome o (an alias) into an integer: 0 when there is none,
+// else 1000 + reached (1 yes, 2 no, 0 unknown) * 100 + got help (1 yes,
+// 2 partly, 3 no, 0 unknown) * 10 + the reason's place in reasonValues
+// (from 1; 0 none).
+func outcomeSQL(o string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `CASE WHEN %[1]s.service_id IS NULL THEN 0 ELSE 1000 + CASE %[1]s.reached WHEN 1 THEN 100 WHEN 0 THEN 200 ELSE 0 END
+		+ CASE %[1]s.got_help WHEN 'yes' THEN 10 WHEN 'partly' THEN 20 WHEN 'no' THEN 30 ELSE 0 END + CASE %[1]s.reason`, o)
+	for i, r := range reasonValues {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", r, i+1)
+	}
+	b.WriteString(" ELSE 0 END END")
+	return b.String()
+}
+
 // loadServices sums the effective outcomes of the cohort's referred
 // services by service and partner snapshot; with a partner, only its
-// services. Three grouped queries: what was referred, the distinct
-// referrals per partner, and the outcomes. The last starts from the
-// outcomes (fewer than the referred services) rather than joining two
-// outcomes to every referred service: half the B-tree seeks.
+// services. A service's effective outcome is its own, or the referral's
+// overall one when the referral named that service alone.
+//
+// One pass: a row per referred service with its own and its referral's
+// overall outcome (covering indexes, one seek each), summed here. It
+// replaced three grouped queries over the same join (what was referred,
+// the distinct referrals per partner, and the outcomes as a UNION ALL with
+// two NOT EXISTS probes per row), each of which joined and sorted the
+// cohort's referred services again: 300 to 425 ms for 12 weeks
+// (docs/benchmarks.md, "Referral reports").
 func loadServices(ctx context.Context, q querier, f ReportFilter) ([]cohortService, error) {
 	where, args := f.where()
-	if f.Partner != "" {
-		where += " AND s.organization = ?"
-		args = append(args, f.Partner)
-	}
-	type key struct{ id, org string }
-	byKey := map[key]*cohortService{}
-	var order []key
-	// With exactly one max() in the query, SQLite takes the bare s.name
-	// from the row with the largest rowid: the latest snapshot.
-	rows, err := q.QueryContext(ctx, `SELECT s.service_id, s.organization, s.name, MAX(s.rowid), COUNT(*)
-		FROM referral r JOIN referral_service s ON s.referral_id = r.id WHERE `+where+` GROUP BY s.service_id, s.organization`, args...)
+	// The overall outcome is joined per referral, before its services, so
+	// that it is sought once per referral; referrals are told apart by
+	// rowid, and each outcome comes packed in one integer (outcomeSQL):
+	// with modernc.org/sqlite every text value brought into Go costs more
+	// than the CASE that spares it. The names are read once per service
+	// afterwards, by rowid (referral_service rows are never changed or
+	// removed, so a second read agrees with the first).
+	rows, err := q.QueryContext(ctx, `SELECT r.rowid, s.rowid, s.service_id, s.organization, `+
+		outcomeSQL("o")+`, `+outcomeSQL("ov")+`
+		FROM referral r INDEXED BY referral_report
+		LEFT JOIN referral_outcome ov INDEXED BY referral_outcome_report ON ov.referral_id = r.id AND ov.service_id = ''
+		JOIN referral_service s INDEXED BY referral_service_report ON s.referral_id = r.id
+		LEFT JOIN referral_outcome o INDEXED BY referral_outcome_report ON o.referral_id = s.referral_id AND o.service_id = s.service_id
+		WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report services: %w", err)
 	}
-	for rows.Next() {
-		s := &cohortService{reasons: map[string]int{}}
-		var rowid int64
-		if err := rows.Scan(&s.id, &s.org, &s.name, &rowid, &s.referred); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		k := key{s.id, s.org}
-		byKey[k] = s
-		order = append(order, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
-	rows, err = q.QueryContext(ctx, `SELECT s.organization, COUNT(DISTINCT s.referral_id)
-		FROM referral r JOIN referral_service s ON s.referral_id = r.id WHERE `+where+` GROUP BY s.organization`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("report partners: %w", err)
-	}
-	firsts := map[string]int{}
-	for rows.Next() {
-		var org string
-		var n int
-		if err := rows.Scan(&org, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		firsts[org] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// The distinct count goes on the partner's first service; summed by
-	// partner it is right.
-	for _, k := range order {
-		if n, ok := firsts[k.org]; ok {
-			byKey[k].firstOfPartner = n
-			delete(firsts, k.org)
-		}
-	}
-
-	reasonSums := ""
-	for _, r := range reasonValues {
-		reasonSums += ", SUM(reason = '" + r + "')"
-	}
-	rows, err = q.QueryContext(ctx, `SELECT service_id, organization, COUNT(*), SUM(reached = 1), SUM(reached = 0),
-		SUM(got_help = 'yes'), SUM(got_help = 'partly'), SUM(got_help = 'no')`+reasonSums+` FROM (
-			SELECT s.service_id, s.organization, o.reached, o.got_help, o.reason
-			FROM referral r JOIN referral_outcome o ON o.referral_id = r.id AND o.service_id <> ''
-			JOIN referral_service s ON s.referral_id = o.referral_id AND s.service_id = o.service_id
-			WHERE `+where+`
-			UNION ALL
-			SELECT s.service_id, s.organization, o.reached, o.got_help, o.reason
-			FROM referral r JOIN referral_outcome o ON o.referral_id = r.id AND o.service_id = ''
-			JOIN referral_service s ON s.referral_id = r.id
-			WHERE `+where+`
-				AND NOT EXISTS (SELECT 1 FROM referral_service x WHERE x.referral_id = r.id AND x.service_id <> s.service_id)
-				AND NOT EXISTS (SELECT 1 FROM referral_outcome y WHERE y.referral_id = r.id AND y.service_id = s.service_id)
-		) GROUP BY service_id, organization`, append(append([]any{}, args...), args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("report service outcomes: %w", err)
-	}
 	defer rows.Close()
+	type referred struct {
+		referral, rowid int64
+		id, org         string
+		own, overall    int
+	}
+	var all []referred
+	perReferral := map[int64]int{}
 	for rows.Next() {
-		var k key
-		var c cohortService
-		var reached, miss, yes, partly, no sql.NullInt64
-		counts := make([]sql.NullInt64, len(reasonValues))
-		dest := []any{&k.id, &k.org, &c.recorded, &reached, &miss, &yes, &partly, &no}
-		for i := range counts {
-			dest = append(dest, &counts[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
+		var r referred
+		if err := rows.Scan(&r.referral, &r.rowid, &r.id, &r.org, &r.own, &r.overall); err != nil {
 			return nil, err
 		}
-		s := byKey[k]
-		if s == nil {
-			continue // cannot happen: the same referrals
-		}
-		s.recorded = c.recorded
-		s.reached, s.miss, s.yes, s.partly, s.no = int(reached.Int64), int(miss.Int64), int(yes.Int64), int(partly.Int64), int(no.Int64)
-		for i, r := range reasonValues {
-			if counts[i].Int64 > 0 {
-				s.reasons[r] = int(counts[i].Int64)
-			}
-		}
+		perReferral[r.referral]++
+		all = append(all, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]cohortService, len(order))
-	for i, k := range order {
-		out[i] = *byKey[k]
+	rows.Close()
+
+	type key struct{ id, org string }
+	type acc struct {
+		cohortService
+		rowid int64
+	}
+	byKey := map[key]*acc{}
+	type partnerOf struct {
+		referral int64
+		org      string
+	}
+	seen := map[partnerOf]bool{}
+	distinct := map[string]int{}
+	for _, r := range all {
+		if f.Partner != "" && r.org != f.Partner {
+			continue
+		}
+		k := key{r.id, r.org}
+		a := byKey[k]
+		if a == nil {
+			a = &acc{cohortService: cohortService{id: r.id, org: r.org, reasons: map[string]int{}}}
+			byKey[k] = a
+		}
+		a.referred++
+		a.rowid = max(a.rowid, r.rowid) // the latest snapshot names it
+		if p := (partnerOf{r.referral, r.org}); !seen[p] {
+			seen[p] = true
+			distinct[r.org]++
+		}
+		o := r.own
+		if o == 0 && perReferral[r.referral] == 1 {
+			o = r.overall
+		}
+		if o == 0 {
+			continue
+		}
+		a.recorded++
+		switch o / 100 % 10 {
+		case 1:
+			a.reached++
+		case 2:
+			a.miss++
+		}
+		switch o / 10 % 10 {
+		case 1:
+			a.yes++
+		case 2:
+			a.partly++
+		case 3:
+			a.no++
+		}
+		if i := o%10 - 1; i >= 0 && i < len(reasonValues) {
+			a.reasons[reasonValues[i]]++
+		}
+	}
+	// In the order the grouped query gave them (service, organization);
+	// the distinct referrals of a partner go on its first service, so that
+	// summed by partner they are right.
+	keys := make([]key, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := strings.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return strings.Compare(a.org, b.org)
+	})
+	out := make([]cohortService, len(keys))
+	names := make([]any, len(keys))
+	for i, k := range keys {
+		names[i] = byKey[k].rowid
+	}
+	byRowid := map[int64]string{}
+	if len(names) > 0 {
+		rows, err := q.QueryContext(ctx, `SELECT rowid, name FROM referral_service WHERE rowid IN (`+placeholders(len(names))+`)`, names...)
+		if err != nil {
+			return nil, fmt.Errorf("report service names: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return nil, err
+			}
+			byRowid[id] = name
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for i, k := range keys {
+		out[i] = byKey[k].cohortService
+		out[i].name = byRowid[byKey[k].rowid]
+		if n, ok := distinct[k.org]; ok {
+			out[i].firstOfPartner = n
+			delete(distinct, k.org)
+		}
 	}
 	return out, nil
 }
