@@ -26,6 +26,8 @@ type Card struct {
 	SummaryES     string      `json:"summary_es,omitempty"`
 	Status        string      `json:"status"`
 	Alert         string      `json:"alert,omitempty"`
+	AssuredDate   string      `json:"assured_date,omitempty"` // last verified by a person
+	Unverified    bool        `json:"unverified"`             // past Options.UnverifiedAfter months, or never verified
 	Phones        []CardPhone `json:"phones"`
 	Address       *CardAddr   `json:"address,omitempty"`
 	LocationID    string      `json:"location_id,omitempty"`
@@ -160,12 +162,12 @@ func (e *Engine) loadCards(ctx context.Context, ids []string) (map[string]*cardD
 		return out, nil
 	}
 	l := &loader{db: e.store.DB().Read}
-	err := l.query(ctx, `SELECT s.id, s.name, COALESCE(s.description,''), s.status, COALESCE(s.alert,''), COALESCE(s.extra,''),
+	err := l.query(ctx, `SELECT s.id, s.name, COALESCE(s.description,''), s.status, COALESCE(s.alert,''), COALESCE(s.extra,''), COALESCE(s.assured_date,''),
 		COALESCE(o.id,''), COALESCE(o.name,'') FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE s.id IN (%s)`, ids, func(rs *sql.Rows) error {
 		d := &cardData{locPhones: map[string][]CardPhone{}, salSched: map[string][]map[string]any{}}
 		c := &d.card
 		var extra string
-		if err := rs.Scan(&c.ID, &c.Name, &c.description, &c.Status, &c.Alert, &extra, &c.Organization.ID, &c.Organization.Name); err != nil {
+		if err := rs.Scan(&c.ID, &c.Name, &c.description, &c.Status, &c.Alert, &extra, &c.AssuredDate, &c.Organization.ID, &c.Organization.Name); err != nil {
 			return err
 		}
 		if extra != "" {
@@ -313,6 +315,10 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	}
 
 	now := e.now().In(e.opt.Location)
+	unverifiedAfter := e.opt.UnverifiedAfter
+	if unverifiedAfter <= 0 {
+		unverifiedAfter = directory.DefaultUnverifiedAfter
+	}
 	words := queryWords(e.syn.analyze(q.Text))
 	out := make([]Card, 0, len(hits))
 	for _, h := range hits {
@@ -321,6 +327,9 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 			continue // deleted since the index answered
 		}
 		c := d.card // a copy: the cached data is shared
+		if m := directory.MonthsSince(c.AssuredDate, now); m < 0 || m >= unverifiedAfter {
+			c.Unverified = true
+		}
 		c.Phones = slices.Clone(d.phones)
 		if c.Phones == nil {
 			c.Phones = []CardPhone{}

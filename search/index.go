@@ -47,6 +47,9 @@ type Options struct {
 	// Poll is how often the change feed is read when nothing wakes the
 	// indexer (default 500 ms).
 	Poll time.Duration
+	// UnverifiedAfter is directory.unverified_after in months: result
+	// cards of listings not verified for that long are marked (0: 24).
+	UnverifiedAfter int
 }
 
 // Engine is the search index and the indexer that keeps it in step with

@@ -81,7 +81,7 @@ type option struct {
 type resultCard struct {
 	ID, Name, Org, Summary, Alert string
 	EnglishOnly                   bool
-	Open, Remote                  bool
+	Open, Remote, Unverified      bool
 	NextOpen, Distance, Address   string
 	Facts                         []string
 	Phone                         *phoneLink
@@ -246,7 +246,7 @@ func (p Pages) now() time.Time {
 }
 
 func (p Pages) card(c Card, lang string, now time.Time) resultCard {
-	r := resultCard{ID: c.ID, Name: c.Name, Org: c.Organization.Name, Summary: c.Summary, Alert: c.Alert, Remote: c.Remote && c.Address == nil}
+	r := resultCard{ID: c.ID, Name: c.Name, Org: c.Organization.Name, Summary: c.Summary, Alert: c.Alert, Remote: c.Remote && c.Address == nil, Unverified: c.Unverified}
 	if lang == "es" {
 		if c.NameES != "" {
 			r.Name = c.NameES

@@ -94,6 +94,16 @@ func TestPublicWebsite(t *testing.T) {
 	if strings.Contains(page, evil) || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("a listing named %s is not escaped", evil)
 	}
+	// Verified in 2005: marked on its card and in the API, not hidden.
+	if !strings.Contains(page, "Not verified recently: call before you go.") {
+		t.Error("a listing far past due is not marked unverified on its card")
+	}
+	if api, _ := get(t, base+"/api/search?q=alert", nil); !strings.Contains(api, `"assured_date":"2005-01-01","unverified":true`) {
+		t.Errorf("/api/search lacks the unverified mark: %.300s", api)
+	}
+	if api, _ := get(t, base+"/api/search?q=jobs", nil); strings.Contains(api, `"unverified":true`) {
+		t.Error("a recently verified demo listing is marked unverified")
+	}
 
 	// Text me this, into the outbox, logged as a web referral.
 	sp, _ := get(t, base+svc[1], jar)

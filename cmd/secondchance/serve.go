@@ -152,7 +152,7 @@ while searches answer from SQL, and then follows every directory change.`,
 func (a *app) openEngine(store *directory.Store) (eng *search.Engine, unlock func(), err error) {
 	eng, err = search.New(search.Options{
 		Dir: a.cfg.indexPath(), Store: store, Location: a.cfg.location(), Synonyms: a.cfg.synonymsPath(),
-		Logger: a.log, Slots: search.Slots,
+		Logger: a.log, Slots: search.Slots, UnverifiedAfter: a.cfg.Directory.UnverifiedAfter,
 	})
 	if err != nil {
 		return nil, nil, err
