@@ -78,43 +78,53 @@ func storedStep(ctx context.Context, q *sql.DB, sid, step string) (string, bool,
 }
 
 // saveStep records the call's new state and the answer to step in one
-// transaction. When the step was answered meanwhile (Twilio sent the same
-// request twice at once), nothing is written and the first answer is
-// returned.
-func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now time.Time) (string, error) {
+// transaction, with also (more writes of the same step) inside it. When
+// the step was answered meanwhile (Twilio sent the same request twice at
+// once), nothing is written and the first answer is returned. The
+// transaction goes through the group commit (db.Batcher): concurrent
+// calls' steps share one disk sync, and saveStep returns only once this
+// step's is durable.
+func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now time.Time, also ...func(context.Context, *sql.Tx) error) (string, error) {
 	results, err := json.Marshal(c.Results)
 	if err != nil {
 		return "", err
 	}
-	tx, err := d.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	var first string
-	err = tx.QueryRowContext(ctx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, c.SID, step).Scan(&first)
-	if err == nil {
-		return first, tx.Commit()
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return "", err
-	}
-	at := formatTime(now)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, language, seq, step, tries, need, query,
+	var answer string
+	err = d.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, c.SID, step).Scan(&answer)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		answer = twiml
+		at := formatTime(now)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, language, seq, step, tries, need, query,
 		zip, results, page, referral_id, text_ref, consent, recording_url, status, dial_status, started_at, updated_at)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (call_sid) DO UPDATE SET language = excluded.language, seq = excluded.seq, step = excluded.step,
 		tries = excluded.tries, need = excluded.need, query = excluded.query, zip = excluded.zip, results = excluded.results,
 		page = excluded.page, referral_id = excluded.referral_id, text_ref = excluded.text_ref, consent = excluded.consent,
 		recording_url = excluded.recording_url, dial_status = excluded.dial_status, updated_at = excluded.updated_at`,
-		c.SID, c.From, c.To, c.Lang, c.Seq, c.Step, c.Tries, c.Need, c.Query, c.ZIP, string(results), c.Page,
-		c.ReferralID, c.TextRef, c.Consent, c.Recording, c.Status, c.DialStatus, formatTime(c.StartedAt), at); err != nil {
-		return "", fmt.Errorf("save call: %w", err)
+			c.SID, c.From, c.To, c.Lang, c.Seq, c.Step, c.Tries, c.Need, c.Query, c.ZIP, string(results), c.Page,
+			c.ReferralID, c.TextRef, c.Consent, c.Recording, c.Status, c.DialStatus, formatTime(c.StartedAt), at); err != nil {
+			return fmt.Errorf("save call: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call_step (call_sid, step, twiml, at) VALUES (?,?,?,?)`,
+			c.SID, step, twiml, at); err != nil {
+			return fmt.Errorf("save call step: %w", err)
+		}
+		for _, fn := range also {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call_step (call_sid, step, twiml, at) VALUES (?,?,?,?)`,
-		c.SID, step, twiml, at); err != nil {
-		return "", fmt.Errorf("save call step: %w", err)
-	}
-	return twiml, tx.Commit()
+	return answer, nil
 }
 
 // CallRecord is how a call went, for staff and tests.

@@ -114,18 +114,29 @@ func (cv *Conversations) ttl() time.Duration {
 // Answer replies to one text (already checked for STOP, HELP and follow-up
 // answers by the SMS handler, which calls it once per MessageSid).
 func (cv *Conversations) Answer(ctx context.Context, sid, phone, body string) (string, error) {
-	c, err := cv.load(ctx, phone)
+	reply, save, err := cv.answerTx(ctx, sid, phone, body)
 	if err != nil {
 		return "", err
+	}
+	if err := cv.DB.Batch.Do(ctx, save); err != nil {
+		return "", err
+	}
+	return reply, nil
+}
+
+// answerTx is Answer without the write: it returns the reply and the
+// write that keeps the conversation, which the SMS handler commits in the
+// transaction that records its answer (one commit, not two).
+func (cv *Conversations) answerTx(ctx context.Context, sid, phone, body string) (string, func(context.Context, *sql.Tx) error, error) {
+	c, err := cv.load(ctx, phone)
+	if err != nil {
+		return "", nil, err
 	}
 	reply, err := cv.answer(ctx, c, sid, body)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if err := cv.save(ctx, c); err != nil {
-		return "", err
-	}
-	return fitSMS(reply), nil
+	return fitSMS(reply), cv.saveTx(c), nil
 }
 
 func (cv *Conversations) answer(ctx context.Context, c *conversation, sid, body string) (string, error) {
@@ -335,42 +346,56 @@ func (cv *Conversations) load(ctx context.Context, phone string) (*conversation,
 	return c, nil
 }
 
-func (cv *Conversations) save(ctx context.Context, c *conversation) error {
-	results, err := json.Marshal(c.Results)
-	if err != nil {
-		return err
-	}
-	if c.Results == nil {
-		results = []byte("[]")
-	}
+// saveTx is the write that keeps c, for a transaction it shares (one commit
+// with the text's answer, or with the call step that texted the results).
+// Expired conversations of anyone are removed on the way.
+func (cv *Conversations) saveTx(c *conversation) func(context.Context, *sql.Tx) error {
 	now := cv.now()
-	// One transaction (one commit): expired conversations of anyone are
-	// removed on the way.
-	tx, err := cv.DB.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
-		return fmt.Errorf("expire sms conversations: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
+	return func(ctx context.Context, tx *sql.Tx) error {
+		results, err := json.Marshal(c.Results)
+		if err != nil {
+			return err
+		}
+		if c.Results == nil {
+			results = []byte("[]")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
+			return fmt.Errorf("expire sms conversations: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
 		referral_id, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (phone) DO UPDATE SET language = excluded.language, need = excluded.need, query = excluded.query, zip = excluded.zip,
 		results = excluded.results, page = excluded.page, referral_id = excluded.referral_id, updated_at = excluded.updated_at,
 		expires_at = excluded.expires_at`,
-		c.Phone, c.Lang, c.Need, c.Query, c.ZIP, string(results), c.Page, c.ReferralID, formatTime(now), formatTime(now.Add(cv.ttl()))); err != nil {
-		return fmt.Errorf("save sms conversation: %w", err)
+			c.Phone, c.Lang, c.Need, c.Query, c.ZIP, string(results), c.Page, c.ReferralID, formatTime(now), formatTime(now.Add(cv.ttl()))); err != nil {
+			return fmt.Errorf("save sms conversation: %w", err)
+		}
+		return nil
 	}
-	return tx.Commit()
 }
 
-// remember keeps results read out on a call and texted to the caller, so
-// that replying 1-3 or MORE continues from them.
-func (cv *Conversations) remember(ctx context.Context, phone, lang, need, query, zip string, results []Place, page int, referralID string) error {
+// remember returns the write that keeps results read out on a call and
+// texted to the caller, so that replying 1-3 or MORE continues from them.
+func (cv *Conversations) remember(phone, lang, need, query, zip string, results []Place, page int, referralID string) func(context.Context, *sql.Tx) error {
 	if need == "" {
 		need = "other"
 	}
-	return cv.save(ctx, &conversation{Phone: phone, Lang: lang, Need: need, Query: query, ZIP: zip, Results: results, Page: page,
+	return cv.saveTx(&conversation{Phone: phone, Lang: lang, Need: need, Query: query, ZIP: zip, Results: results, Page: page,
 		ReferralID: referralID})
+}
+
+// bestEffort runs fn in a savepoint of tx: when fn fails, its writes are
+// undone, failed is told, and the rest of the transaction goes on.
+func bestEffort(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error, failed func(error)) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT best_effort`); err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		failed(err)
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO best_effort`); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `RELEASE best_effort`)
+	return err
 }

@@ -86,6 +86,9 @@ func (l *Logged) Send(ctx context.Context, m Message) (Result, error) {
 		log.InfoContext(ctx, "sms not sent: the recipient opted out")
 		return Result{}, &SendError{Code: CodeOptedOut, Permanent: true, OptedOut: true, Msg: "the recipient has opted out of text messages"}
 	}
+	if ls, ok := l.Next.(localSender); ok && ls.database() == l.db {
+		return l.sendLocal(ctx, m, ls, log)
+	}
 	prev, err := l.claim(ctx, m)
 	if err != nil {
 		if errors.Is(err, ErrUnsure) {
@@ -149,12 +152,19 @@ func (l *Logged) Send(ctx context.Context, m Message) (Result, error) {
 // claim starts a send of m. It returns (nil, nil) when the caller should
 // send, or the earlier row when its outcome stands (sent or failed).
 func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
-	tx, err := l.db.Write.BeginTx(ctx, nil)
+	now := formatTime(l.Now())
+	var stood *LoggedMessage
+	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		stood, err = l.claimTx(ctx, tx, m, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	now := formatTime(l.Now())
+	return stood, nil
+}
+
+func (l *Logged) claimTx(ctx context.Context, tx *sql.Tx, m Message, now string) (*LoggedMessage, error) {
 	prev, err := findMessage(ctx, tx, m.Ref)
 	switch {
 	case apperr.Code(err) == apperr.ENOTFOUND:
@@ -164,7 +174,7 @@ func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
 			m.Ref, m.To, m.Body, m.Purpose, l.Provider, now, now); err != nil {
 			return nil, fmt.Errorf("log sms: %w", err)
 		}
-		return nil, tx.Commit()
+		return nil, nil
 	case err != nil:
 		return nil, err
 	case prev.To != m.To || prev.Body != m.Body:
@@ -178,7 +188,7 @@ func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
 			l.Provider, now, m.Ref); err != nil {
 			return nil, fmt.Errorf("log sms: %w", err)
 		}
-		return nil, tx.Commit()
+		return nil, nil
 	}
 	return nil, fmt.Errorf("%w (ref %s is %s since %s)", ErrUnsure, m.Ref, prev.Status, prev.UpdatedAt.Format(time.RFC3339))
 }
@@ -186,12 +196,13 @@ func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
 // finish records the outcome of a claimed send; optOutReason, when set,
 // also puts the number on the opt-out list in the same transaction.
 func (l *Logged) finish(ctx context.Context, ref, status, sid, providerStatus string, code int, msg string, attempts int, optOutReason string) error {
-	tx, err := l.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := l.Now()
+	return l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return finishTx(ctx, tx, ref, status, sid, providerStatus, code, msg, attempts, optOutReason, now)
+	})
+}
+
+func finishTx(ctx context.Context, tx *sql.Tx, ref, status, sid, providerStatus string, code int, msg string, attempts int, optOutReason string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE sms_message SET status = ?, provider_sid = ?, provider_status = ?,
 		error_code = ?, error_message = ?, attempts = attempts + ?, updated_at = ? WHERE ref = ?`,
 		status, sid, providerStatus, code, msg, attempts, formatTime(now), ref); err != nil {
@@ -206,7 +217,49 @@ func (l *Logged) finish(ctx context.Context, ref, status, sid, providerStatus st
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+// localSender is a Sender whose sending is a write to our own database
+// (the Outbox), so it can be done inside a transaction.
+type localSender interface {
+	sendTx(ctx context.Context, tx *sql.Tx, m Message) (Result, error)
+	database() *db.DB
+}
+
+// sendLocal claims, sends and records m in one transaction, for a sender
+// that writes to this database: one commit instead of three, and nothing
+// can be half done (no "sending" row left by a crash), so never twice.
+func (l *Logged) sendLocal(ctx context.Context, m Message, ls localSender, log *slog.Logger) (Result, error) {
+	now := l.Now()
+	var stood *LoggedMessage
+	var res Result
+	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		res = Result{}
+		stood, err = l.claimTx(ctx, tx, m, formatTime(now))
+		if err != nil || stood != nil {
+			return err
+		}
+		if res, err = ls.sendTx(ctx, tx, m); err != nil {
+			return err
+		}
+		return finishTx(ctx, tx, m.Ref, StatusSent, res.SID, res.Status, 0, "", res.Attempts, "", now)
+	})
+	switch {
+	case errors.Is(err, ErrUnsure):
+		log.WarnContext(ctx, "sms not sent: an earlier send with this ref never finished; check the provider's log, then release it", "err", err)
+		return Result{}, err
+	case err != nil:
+		log.WarnContext(ctx, "sms not sent", "provider", l.Provider, "err", err)
+		return Result{}, err
+	case stood != nil && stood.Status == StatusSent:
+		log.DebugContext(ctx, "sms already sent; not sending again", "sid", stood.ProviderSID)
+		return Result{SID: stood.ProviderSID, Status: stood.ProviderStatus, Provider: stood.Provider, Attempts: stood.Attempts, Replayed: true}, nil
+	case stood != nil:
+		return Result{}, storedError(stood)
+	}
+	log.InfoContext(ctx, "sms sent", "provider", l.Provider, "sid", res.SID, "attempts", res.Attempts)
+	return res, nil
 }
 
 // storedError rebuilds the refusal a failed row records.

@@ -65,11 +65,23 @@ func (o *Outbox) Send(ctx context.Context, m Message) (Result, error) {
 	if err := m.Validate(); err != nil {
 		return Result{}, err
 	}
-	tx, err := o.db.Write.BeginTx(ctx, nil)
+	var res Result
+	err := o.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		res, err = o.sendTx(ctx, tx, m)
+		return err
+	})
 	if err != nil {
 		return Result{}, err
 	}
-	defer tx.Rollback()
+	return res, nil
+}
+
+var _ localSender = (*Outbox)(nil)
+
+func (o *Outbox) database() *db.DB { return o.db }
+
+// sendTx is Send inside the caller's transaction.
+func (o *Outbox) sendTx(ctx context.Context, tx *sql.Tx, m Message) (Result, error) {
 	prev, err := findOutbox(ctx, tx, m.Ref)
 	if err == nil {
 		if prev.To != m.To || prev.Body != m.Body {
@@ -86,9 +98,6 @@ func (o *Outbox) Send(ctx context.Context, m Message) (Result, error) {
 	}
 	id, err := r.LastInsertId()
 	if err != nil {
-		return Result{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return Result{}, err
 	}
 	return Result{SID: (&OutboxMessage{ID: id}).SID(), Status: "queued", Provider: ProviderOutbox, Attempts: 1}, nil

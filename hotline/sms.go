@@ -115,42 +115,57 @@ func (h *SMS) receive(c echo.Context) error {
 		log.InfoContext(ctx, "sms webhook repeated; answered as before")
 		return twimlMessage(c, answer)
 	}
-	by, answer, err := h.handle(ctx, sid, from, body)
+	by, answer, save, err := h.handle(ctx, sid, from, body)
 	if err != nil {
 		// The claim stays unfinished: a retry answers nothing rather than
 		// act twice; the text is in sms_inbound for staff.
 		log.ErrorContext(ctx, "sms not handled", "err", err)
 		return err
 	}
-	if _, err := h.DB.Write.ExecContext(context.WithoutCancel(ctx), `UPDATE sms_inbound SET handled_by = ?, answer = ? WHERE message_sid = ?`,
-		by, answer, sid); err != nil {
-		return fmt.Errorf("record sms answer: %w", err)
+	// The answer and the conversation's new state commit together: a
+	// retry after this sees both, before it neither (and answers nothing).
+	if err := h.DB.Batch.Do(context.WithoutCancel(ctx), func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE sms_inbound SET handled_by = ?, answer = ? WHERE message_sid = ?`,
+			by, answer, sid); err != nil {
+			return fmt.Errorf("record sms answer: %w", err)
+		}
+		if save != nil {
+			return save(ctx, tx)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	log.InfoContext(ctx, "sms received", "handled_by", by)
 	return twimlMessage(c, answer)
 }
 
 // claim records the message; seen is true (with the earlier answer) when
-// it was recorded before.
+// it was recorded before. It commits (through the group commit) before
+// anything is acted on, so a restart mid-way never acts twice.
 func (h *SMS) claim(ctx context.Context, sid, from, body string) (seen bool, answer string, err error) {
-	tx, err := h.DB.Write.BeginTx(ctx, nil)
+	at := formatTime(h.now())
+	err = h.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var by string
+		seen, answer = false, ""
+		err := tx.QueryRowContext(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
+		switch {
+		case err == nil:
+			seen = true
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
+		VALUES (?, ?, ?, '', '', ?)`, sid, from, body, at); err != nil {
+			return fmt.Errorf("record sms: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, "", err
 	}
-	defer tx.Rollback()
-	var by string
-	err = tx.QueryRowContext(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
-	switch {
-	case err == nil:
-		return true, answer, tx.Commit()
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, "", err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
-		VALUES (?, ?, ?, '', '', ?)`, sid, from, body, formatTime(h.now())); err != nil {
-		return false, "", fmt.Errorf("record sms: %w", err)
-	}
-	return false, "", tx.Commit()
+	return seen, answer, nil
 }
 
 // keyword reads a whole-message keyword, ignoring case, spaces and
@@ -161,56 +176,68 @@ func keyword(body string) string {
 	}), " "))
 }
 
-func (h *SMS) handle(ctx context.Context, sid, from, body string) (by, answer string, err error) {
+// txConversation is a Conversation whose new state can be committed with
+// the text's recorded answer (Conversations is one).
+type txConversation interface {
+	answerTx(ctx context.Context, sid, phone, body string) (string, func(context.Context, *sql.Tx) error, error)
+}
+
+// handle acts on a claimed text. save, when not nil, is a write to commit
+// with the recorded answer.
+func (h *SMS) handle(ctx context.Context, sid, from, body string) (by, answer string, save func(context.Context, *sql.Tx) error, err error) {
 	kw := keyword(body)
 	switch {
 	case slices.Contains(stopWords, kw):
 		if err := h.OptOuts.OptOut(ctx, from, OptOutSourceSMS, kw); err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if h.Clients != nil {
 			if err := h.Clients.OptOut(ctx, from); err != nil {
-				return "", "", err
+				return "", "", nil, err
 			}
 		}
 		// Twilio confirms the opt-out itself and would refuse a reply.
-		return handledStop, "", nil
+		return handledStop, "", nil, nil
 	case slices.Contains(startWords, kw) || kw == "YES" && h.optedOut(ctx, from):
 		// YES opts back in only from an opted-out number; from anyone else
 		// it answers a check-in.
 		if err := h.OptOuts.OptIn(ctx, from); err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if h.Clients != nil {
 			if err := h.Clients.OptIn(ctx, from); err != nil && apperr.Code(err) != apperr.ENOTFOUND {
-				return "", "", err
+				return "", "", nil, err
 			}
 		}
-		return handledStart, "", nil
+		return handledStart, "", nil, nil
 	case slices.Contains(helpWords, kw):
-		return handledHelp, helpText, nil
+		return handledHelp, helpText, nil, nil
 	case h.optedOut(ctx, from):
 		// Nothing more is sent to a number that opted out, answers
 		// included, until START.
-		return handledOptedOut, "", nil
+		return handledOptedOut, "", nil, nil
 	}
 	if h.Replies != nil {
 		answer, handled, err := h.Replies.HandleReply(ctx, from, body)
 		if err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if handled {
-			return handledFollowup, answer, nil
+			return handledFollowup, answer, nil, nil
 		}
 	}
 	if h.Conversation == nil {
-		return handledHotline, helpText, nil
+		return handledHotline, helpText, nil, nil
 	}
-	answer, err = h.Conversation.Answer(ctx, sid, from, body)
+	if tc, ok := h.Conversation.(txConversation); ok {
+		answer, save, err = tc.answerTx(ctx, sid, from, body)
+	} else {
+		answer, err = h.Conversation.Answer(ctx, sid, from, body)
+	}
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	return handledHotline, answer, nil
+	return handledHotline, answer, save, nil
 }
 
 // optedOut reports whether from is on the opt-out list (false on error:

@@ -2,6 +2,7 @@ package hotline
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -86,6 +87,9 @@ type reply struct {
 	v     *Voice
 	c     *call
 	verbs []twiml.Element
+	// also are writes committed with the step's record, in its
+	// transaction (they must touch only tx; see db.Batcher.Do).
+	also []func(context.Context, *sql.Tx) error
 }
 
 type stepFunc func(ctx context.Context, c *call, in input, a *reply) error
@@ -169,7 +173,7 @@ func (v *Voice) step(fn stepFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		x, err = saveStep(context.WithoutCancel(ctx), v.DB, c, key, x, v.now())
+		x, err = saveStep(context.WithoutCancel(ctx), v.DB, c, key, x, v.now(), a.also...)
 		if err != nil {
 			return err
 		}
@@ -438,9 +442,14 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 		c.TextRef = ref
 		a.say(a.p("texted"))
 		if v.Conversations != nil {
-			if err := v.Conversations.remember(ctx, c.From, c.Lang, c.Need, c.Query, c.ZIP, c.Results, c.Page, id); err != nil {
-				v.log().WarnContext(ctx, "texted results not kept for replies", "err", err)
-			}
+			// Kept with the step's record (one commit, not two), but a
+			// failure to keep them must not fail the step: the text went.
+			save := v.Conversations.remember(c.From, c.Lang, c.Need, c.Query, c.ZIP, c.Results, c.Page, id)
+			a.also = append(a.also, func(ctx context.Context, tx *sql.Tx) error {
+				return bestEffort(ctx, tx, save, func(err error) {
+					v.log().WarnContext(ctx, "texted results not kept for replies", "err", err)
+				})
+			})
 		}
 	}
 	if c.Consent == "" {
@@ -650,11 +659,14 @@ func (v *Voice) status(ec echo.Context) error {
 		ended = formatTime(v.now())
 	}
 	now := formatTime(v.now())
-	if _, err := v.DB.Write.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, status, duration_seconds,
+	if err := v.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, status, duration_seconds,
 		started_at, updated_at, ended_at) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, duration_seconds = COALESCE(excluded.duration_seconds, duration_seconds),
 		updated_at = excluded.updated_at, ended_at = COALESCE(hotline_call.ended_at, excluded.ended_at)`,
-		sid, ec.FormValue("From"), ec.FormValue("To"), st, dur, now, now, ended); err != nil {
+			sid, ec.FormValue("From"), ec.FormValue("To"), st, dur, now, now, ended)
+		return err
+	}); err != nil {
 		return fmt.Errorf("record call status: %w", err)
 	}
 	v.log().InfoContext(ctx, "call status", "call_sid", sid, "status", st, "duration", dur)
