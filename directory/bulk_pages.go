@@ -12,8 +12,8 @@ import (
 	"github.com/secondchancekc/secondchance/templates"
 )
 
-//	GET  /staff/directory/upload   the form
-//	POST /staff/directory/upload   files -> preview; confirm=yes with the packed files -> apply (staff) or propose (partner)
+// GET  /staff/directory/upload   the form
+// POST /staff/directory/upload   files -> preview; confirm=yes with the packed files -> apply (staff) or propose (partner)
 func (p StaffPages) registerBulk(g *echo.Group) {
 	g.GET("/directory/upload", p.uploadForm)
 	g.POST("/directory/upload", p.upload)

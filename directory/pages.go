@@ -82,8 +82,8 @@ type Listing struct {
 	Hours                                         []HoursRow
 	OpenNow                                       bool
 	// Unverified: not verified within UnverifiedAfter months (or never).
-	Unverified                                    bool
-	HoursLine                                     string // today's hours, for a text message
+	Unverified bool
+	HoursLine  string // today's hours, for a text message
 }
 
 // Place is one address of a listing.

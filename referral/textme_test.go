@@ -15,8 +15,8 @@ func TestTextMeBody(t *testing.T) {
 	tm := &TextMe{BaseURL: "https://secondchancekc.org/"}
 	short := &directory.Listing{ID: "abc", Name: "Food Pantry", Org: "Helping Hands", Phones: []directory.Phone{{Text: "(816) 555-0101"}}}
 	long := &directory.Listing{ID: "f59b8a92-1966-5420-bf6f-4a18341eef27",
-		Name: "Programa de Vivienda Transitoria para Hombres “Nueva Raíz” — Educación y Orientación",
-		Org:  strings.Repeat("Asociación Metropolitana de Reintegración Comunitaria ", 3),
+		Name:   "Programa de Vivienda Transitoria para Hombres “Nueva Raíz” — Educación y Orientación",
+		Org:    strings.Repeat("Asociación Metropolitana de Reintegración Comunitaria ", 3),
 		Phones: []directory.Phone{{Text: "(816) 555-0116"}}, HoursLine: "Hoy: 8:00–17:00", Alert: "Cerrado temporalmente por reparaciones hasta el lunes."}
 	long.Places = append(long.Places, directory.Place{Address: "1234 Avenida Independencia, Kansas City, MO 64124"})
 	for _, l := range []*directory.Listing{short, long} {

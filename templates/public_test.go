@@ -19,8 +19,8 @@ var sampleListing = m{"ID": "s1", "Name": "Job Club", "Org": "Org", "OrgID": "o1
 	"Summary": "We help.", "Alert": "Closed until May.", "Status": "temporarily closed", "Eligibility": "Anyone.", "Apply": "Walk in.",
 	"Fees": "Free.", "Verified": "March 5, 2026", "Languages": "English, Español", "Documents": []string{"Release papers"},
 	"Facts": []string{"Accepts felony records"}, "Places": []m{{"Name": "Office", "Address": "1 Main St", "MapURL": "https://www.openstreetmap.org/search?query=1+Main"}},
-	"Phones": []m{{"Tel": "+18165550100", "Text": "(816) 555-0100", "Note": ""}},
-	"Hours":  []m{{"Day": "Monday", "Times": "9:00 AM – 5:00 PM", "Today": true}, {"Day": "Tuesday", "Times": "Closed", "Today": false}},
+	"Phones":  []m{{"Tel": "+18165550100", "Text": "(816) 555-0100", "Note": ""}},
+	"Hours":   []m{{"Day": "Monday", "Times": "9:00 AM – 5:00 PM", "Today": true}, {"Day": "Tuesday", "Times": "Closed", "Today": false}},
 	"OpenNow": true, "FormKey": "k", "Phone": "", "Consent": false, "CorrectionOpen": false,
 	"CorrectionFields": []m{{"Value": "name", "Label": "Name", "Checked": false}}, "CorrectionText": "", "CorrectionContact": ""}
 
@@ -31,10 +31,10 @@ var publicSamples = []sample{
 			d.one("a", "href", "/search?category=employment")
 		}},
 	{page: "public/results", path: "/search", p: Page{Title: "Search results", Data: m{"Q": "jobs", "ZIP": "64127", "OpenNow": true, "Free": false,
-		"Radii":      []m{{"Value": "", "Label": "Any distance", "Selected": true}},
-		"Facts":      []m{{"Value": "felony-ok", "Label": "Accepts felony records", "Count": 3, "Checked": true}},
-		"Categories": []m{{"Value": "employment", "Label": "Jobs", "Count": 2, "Checked": false}},
-		"Languages":  []m{{"Value": "es", "Label": "Español", "Count": 1, "Checked": false}},
+		"Radii":       []m{{"Value": "", "Label": "Any distance", "Selected": true}},
+		"Facts":       []m{{"Value": "felony-ok", "Label": "Accepts felony records", "Count": 3, "Checked": true}},
+		"Categories":  []m{{"Value": "employment", "Label": "Jobs", "Count": 2, "Checked": false}},
+		"Languages":   []m{{"Value": "es", "Label": "Español", "Count": 1, "Checked": false}},
 		"FiltersOpen": false, "Active": 2, "Total": 1, "Page": 1, "Pages": 2, "Cards": []m{sampleCard}, "Prev": "", "Next": "/search?page=2",
 		"Relaxed": false, "Relax": nil}},
 		check: func(t *testing.T, d *doc) {
