@@ -91,7 +91,7 @@ func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now ti
 	}
 	var answer string
 	err = d.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, c.SID, step).Scan(&answer)
+		err := d.Batch.QueryRow(ctx, tx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, c.SID, step).Scan(&answer)
 		if err == nil {
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -99,7 +99,7 @@ func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now ti
 		}
 		answer = twiml
 		at := formatTime(now)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, language, seq, step, tries, need, query,
+		if _, err := d.Batch.Exec(ctx, tx, `INSERT INTO hotline_call (call_sid, from_number, to_number, language, seq, step, tries, need, query,
 		zip, results, page, referral_id, text_ref, consent, recording_url, status, dial_status, started_at, updated_at)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (call_sid) DO UPDATE SET language = excluded.language, seq = excluded.seq, step = excluded.step,
@@ -110,7 +110,7 @@ func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now ti
 			c.ReferralID, c.TextRef, c.Consent, c.Recording, c.Status, c.DialStatus, formatTime(c.StartedAt), at); err != nil {
 			return fmt.Errorf("save call: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_call_step (call_sid, step, twiml, at) VALUES (?,?,?,?)`,
+		if _, err := d.Batch.Exec(ctx, tx, `INSERT INTO hotline_call_step (call_sid, step, twiml, at) VALUES (?,?,?,?)`,
 			c.SID, step, twiml, at); err != nil {
 			return fmt.Errorf("save call step: %w", err)
 		}

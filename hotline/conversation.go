@@ -359,10 +359,10 @@ func (cv *Conversations) saveTx(c *conversation) func(context.Context, *sql.Tx) 
 		if c.Results == nil {
 			results = []byte("[]")
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
+		if _, err := cv.DB.Batch.Exec(ctx, tx, `DELETE FROM hotline_sms_conversation WHERE expires_at <= ?`, formatTime(now)); err != nil {
 			return fmt.Errorf("expire sms conversations: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
+		if _, err := cv.DB.Batch.Exec(ctx, tx, `INSERT INTO hotline_sms_conversation (phone, language, need, query, zip, results, page,
 		referral_id, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (phone) DO UPDATE SET language = excluded.language, need = excluded.need, query = excluded.query, zip = excluded.zip,
 		results = excluded.results, page = excluded.page, referral_id = excluded.referral_id, updated_at = excluded.updated_at,

@@ -168,7 +168,7 @@ func (l *Logged) claimTx(ctx context.Context, tx *sql.Tx, m Message, now string)
 	prev, err := findMessage(ctx, tx, m.Ref)
 	switch {
 	case apperr.Code(err) == apperr.ENOTFOUND:
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sms_message
+		if _, err := l.db.Batch.Exec(ctx, tx, `INSERT INTO sms_message
 			(ref, to_number, body, purpose, provider, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 'sending', ?, ?)`,
 			m.Ref, m.To, m.Body, m.Purpose, l.Provider, now, now); err != nil {
@@ -184,7 +184,7 @@ func (l *Logged) claimTx(ctx context.Context, tx *sql.Tx, m Message, now string)
 	case StatusSent, StatusFailed:
 		return prev, nil
 	case StatusRetryable:
-		if _, err := tx.ExecContext(ctx, `UPDATE sms_message SET status = 'sending', provider = ?, updated_at = ? WHERE ref = ?`,
+		if _, err := l.db.Batch.Exec(ctx, tx, `UPDATE sms_message SET status = 'sending', provider = ?, updated_at = ? WHERE ref = ?`,
 			l.Provider, now, m.Ref); err != nil {
 			return nil, fmt.Errorf("log sms: %w", err)
 		}

@@ -91,7 +91,7 @@ func (o *Outbox) sendTx(ctx context.Context, tx *sql.Tx, m Message) (Result, err
 	} else if apperr.Code(err) != apperr.ENOTFOUND {
 		return Result{}, err
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO sms_outbox (ref, to_number, body, purpose, status, created_at)
+	r, err := o.db.Batch.Exec(ctx, tx, `INSERT INTO sms_outbox (ref, to_number, body, purpose, status, created_at)
 		VALUES (?, ?, ?, ?, 'queued', ?)`, m.Ref, m.To, m.Body, m.Purpose, formatTime(o.Now()))
 	if err != nil {
 		return Result{}, fmt.Errorf("queue sms in outbox: %w", err)

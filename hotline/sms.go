@@ -125,7 +125,7 @@ func (h *SMS) receive(c echo.Context) error {
 	// The answer and the conversation's new state commit together: a
 	// retry after this sees both, before it neither (and answers nothing).
 	if err := h.DB.Batch.Do(context.WithoutCancel(ctx), func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE sms_inbound SET handled_by = ?, answer = ? WHERE message_sid = ?`,
+		if _, err := h.DB.Batch.Exec(ctx, tx, `UPDATE sms_inbound SET handled_by = ?, answer = ? WHERE message_sid = ?`,
 			by, answer, sid); err != nil {
 			return fmt.Errorf("record sms answer: %w", err)
 		}
@@ -148,7 +148,7 @@ func (h *SMS) claim(ctx context.Context, sid, from, body string) (seen bool, ans
 	err = h.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var by string
 		seen, answer = false, ""
-		err := tx.QueryRowContext(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
+		err := h.DB.Batch.QueryRow(ctx, tx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
 		switch {
 		case err == nil:
 			seen = true
@@ -156,7 +156,7 @@ func (h *SMS) claim(ctx context.Context, sid, from, body string) (seen bool, ans
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
+		if _, err := h.DB.Batch.Exec(ctx, tx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
 		VALUES (?, ?, ?, '', '', ?)`, sid, from, body, at); err != nil {
 			return fmt.Errorf("record sms: %w", err)
 		}

@@ -660,7 +660,7 @@ func (v *Voice) status(ec echo.Context) error {
 	}
 	now := formatTime(v.now())
 	if err := v.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO hotline_call (call_sid, from_number, to_number, status, duration_seconds,
+		_, err := v.DB.Batch.Exec(ctx, tx, `INSERT INTO hotline_call (call_sid, from_number, to_number, status, duration_seconds,
 		started_at, updated_at, ended_at) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, duration_seconds = COALESCE(excluded.duration_seconds, duration_seconds),
 		updated_at = excluded.updated_at, ended_at = COALESCE(hotline_call.ended_at, excluded.ended_at)`,

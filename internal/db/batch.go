@@ -38,6 +38,14 @@ type Batcher struct {
 	queue   []*job
 	running bool
 
+	// stmts are statements prepared once on the writer connection, for
+	// Exec and QueryRow; want are those asked for and not yet prepared
+	// (a job cannot prepare on the pool: the batch holds its connection).
+	smu   sync.Mutex
+	stmts map[string]*sql.Stmt
+	want  map[string]bool
+	bad   map[string]bool // did not prepare; run unprepared
+
 	// Batches and Jobs count committed batches and the jobs they carried,
 	// for tests and benchmarks.
 	Batches, Jobs atomic.Int64
@@ -164,6 +172,7 @@ func (b *Batcher) runOne() {
 	if len(taken) == 0 {
 		return
 	}
+	defer b.prepareWanted()
 	if err := b.batch(taken); err != nil {
 		// The shared transaction failed as a whole: give each job its own
 		// transaction, so that one cannot take the others down.
@@ -187,18 +196,18 @@ func (b *Batcher) batch(jobs []*job) error {
 	}
 	defer tx.Rollback()
 	for _, j := range jobs {
-		if _, err := tx.ExecContext(bg, `SAVEPOINT job`); err != nil {
+		if _, err := b.Exec(bg, tx, `SAVEPOINT job`); err != nil {
 			return err
 		}
 		j.err = run(j, tx)
 		if j.err != nil {
-			if _, err := tx.ExecContext(bg, `ROLLBACK TO job`); err != nil {
+			if _, err := b.Exec(bg, tx, `ROLLBACK TO job`); err != nil {
 				// SQLite may have rolled back the whole transaction
 				// itself (an I/O error, say): start again one by one.
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(bg, `RELEASE job`); err != nil {
+		if _, err := b.Exec(bg, tx, `RELEASE job`); err != nil {
 			return err
 		}
 	}
@@ -237,4 +246,64 @@ func run(j *job, tx *sql.Tx) (err error) {
 		}
 	}()
 	return j.fn(context.WithValue(context.WithoutCancel(j.ctx), inBatchKey{}, true), tx)
+}
+
+// Exec runs query on tx (a job's) as a statement prepared once on the
+// writer connection: SQLite's parser costs more than most of the small
+// writes a webhook does, and every job holds the writer while it runs.
+// The first use of a query runs it unprepared and has it prepared after
+// the batch.
+func (b *Batcher) Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := b.stmt(query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// QueryRow is Exec for a query of one row.
+func (b *Batcher) QueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := b.stmt(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+func (b *Batcher) stmt(query string) *sql.Stmt {
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if st := b.stmts[query]; st != nil || b.bad[query] {
+		return st
+	}
+	if b.want == nil {
+		b.want = map[string]bool{}
+	}
+	b.want[query] = true
+	return nil
+}
+
+// prepareWanted prepares, between batches, the statements jobs asked for.
+// A statement that does not prepare is not asked for again.
+func (b *Batcher) prepareWanted() {
+	b.smu.Lock()
+	var qs []string
+	for q := range b.want {
+		qs = append(qs, q)
+	}
+	clear(b.want)
+	b.smu.Unlock()
+	for _, q := range qs {
+		st, err := b.DB.PrepareContext(context.Background(), q)
+		b.smu.Lock()
+		if b.stmts == nil {
+			b.stmts, b.bad = map[string]*sql.Stmt{}, map[string]bool{}
+		}
+		if err != nil {
+			b.bad[q] = true
+		} else if b.stmts[q] == nil {
+			b.stmts[q] = st
+		} else {
+			st.Close()
+		}
+		b.smu.Unlock()
+	}
 }
