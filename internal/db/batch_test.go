@@ -329,3 +329,53 @@ func TestBatcherWithDirectWritersAndMax(t *testing.T) {
 		t.Errorf("%d jobs in %d batches with Max 4", j, b)
 	}
 }
+
+// Exec and QueryRow run a query unprepared the first time and prepared on
+// the writer afterwards, with the same results, in good and failing jobs.
+func TestBatcherPreparedStatements(t *testing.T) {
+	d := openBatchDB(t)
+	const ins = `INSERT INTO batch_t (k, v) VALUES (?, ?)`
+	const sel = `SELECT v FROM batch_t WHERE k = ?`
+	for i := range 5 {
+		var got int
+		err := d.Batch.Do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := d.Batch.Exec(ctx, tx, ins, fmt.Sprint("p", i), i); err != nil {
+				return err
+			}
+			return d.Batch.QueryRow(ctx, tx, sel, fmt.Sprint("p", i)).Scan(&got)
+		})
+		if err != nil || got != i {
+			t.Fatalf("round %d: %v, read %d", i, err, got)
+		}
+		// A failing use of the same statement loses only its own row.
+		err = d.Batch.Do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := d.Batch.Exec(ctx, tx, ins, fmt.Sprint("p", i), 0) // duplicate key
+			return err
+		})
+		if err == nil {
+			t.Fatalf("round %d: duplicate insert succeeded", i)
+		}
+	}
+	d.Batch.smu.Lock()
+	prepared := d.Batch.stmts[ins] != nil && d.Batch.stmts[sel] != nil && d.Batch.stmts[`SAVEPOINT job`] != nil
+	d.Batch.smu.Unlock()
+	if !prepared {
+		t.Error("statements were not prepared after their first use")
+	}
+	// A query that cannot be prepared keeps failing as itself, and is not
+	// prepared again.
+	for range 2 {
+		err := d.Batch.Do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := d.Batch.Exec(ctx, tx, `INSERT INTO no_such_table VALUES (1)`)
+			return err
+		})
+		if err == nil {
+			t.Fatal("insert into a missing table succeeded")
+		}
+	}
+	var n int
+	d.Read.QueryRow(`SELECT COUNT(*) FROM batch_t WHERE k LIKE 'p%'`).Scan(&n)
+	if n != 5 {
+		t.Errorf("%d rows, want 5", n)
+	}
+}
