@@ -46,10 +46,10 @@ func (c *call) url(step string) string {
 // noInput is where a prompt goes when the caller gave nothing.
 func (c *call) noInput(step string) string { return c.url(step) + "&none=1" }
 
-func loadCall(ctx context.Context, q *sql.DB, sid string) (*call, error) {
+func loadCall(ctx context.Context, q *db.Stmts, sid string) (*call, error) {
 	c := &call{SID: sid, stored: true}
 	var results, started string
-	err := q.QueryRowContext(ctx, `SELECT from_number, to_number, language, seq, step, tries, need, query, zip, results, page,
+	err := q.QueryRow(ctx, `SELECT from_number, to_number, language, seq, step, tries, need, query, zip, results, page,
 		referral_id, text_ref, consent, recording_url, status, dial_status, started_at FROM hotline_call WHERE call_sid = ?`, sid).Scan(
 		&c.From, &c.To, &c.Lang, &c.Seq, &c.Step, &c.Tries, &c.Need, &c.Query, &c.ZIP, &results, &c.Page,
 		&c.ReferralID, &c.TextRef, &c.Consent, &c.Recording, &c.Status, &c.DialStatus, &started)
@@ -66,9 +66,9 @@ func loadCall(ctx context.Context, q *sql.DB, sid string) (*call, error) {
 }
 
 // storedStep returns the answer given before to this step of a call.
-func storedStep(ctx context.Context, q *sql.DB, sid, step string) (string, bool, error) {
+func storedStep(ctx context.Context, q *db.Stmts, sid, step string) (string, bool, error) {
 	var x string
-	err := q.QueryRowContext(ctx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, sid, step).Scan(&x)
+	err := q.QueryRow(ctx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, sid, step).Scan(&x)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	} else if err != nil {

@@ -332,7 +332,7 @@ func fitSMS(s string) string {
 func (cv *Conversations) load(ctx context.Context, phone string) (*conversation, error) {
 	c := &conversation{Phone: phone, Lang: "en"}
 	var results string
-	err := cv.DB.Read.QueryRowContext(ctx, `SELECT language, need, query, zip, results, page, referral_id FROM hotline_sms_conversation
+	err := cv.DB.ReadStmts.QueryRow(ctx, `SELECT language, need, query, zip, results, page, referral_id FROM hotline_sms_conversation
 		WHERE phone = ? AND expires_at > ?`, phone, formatTime(cv.now())).Scan(&c.Lang, &c.Need, &c.Query, &c.ZIP, &results, &c.Page, &c.ReferralID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, nil

@@ -74,7 +74,7 @@ func (o *OptOuts) OptIn(ctx context.Context, phone string) error {
 // IsOptedOut reports whether phone must not be texted.
 func (o *OptOuts) IsOptedOut(ctx context.Context, phone string) (bool, error) {
 	var one int
-	err := o.db.Read.QueryRowContext(ctx, `SELECT 1 FROM opt_out WHERE phone = ?`, phone).Scan(&one)
+	err := o.db.ReadStmts.QueryRow(ctx, `SELECT 1 FROM opt_out WHERE phone = ?`, phone).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	} else if err != nil {

@@ -136,13 +136,13 @@ func (v *Voice) step(fn stepFunc) echo.HandlerFunc {
 			return apperr.Errorf(apperr.EINVALID, "CallSid: required (Twilio sends it with every call webhook).")
 		}
 		key := ec.Request().URL.RequestURI()
-		if x, ok, err := storedStep(ctx, v.DB.Read, sid, key); err != nil {
+		if x, ok, err := storedStep(ctx, v.DB.ReadStmts, sid, key); err != nil {
 			return err
 		} else if ok {
 			v.log().InfoContext(ctx, "voice webhook repeated; answered as before", "call_sid", sid, "step", ec.Request().URL.Path)
 			return voiceXML(ec, x)
 		}
-		c, err := loadCall(ctx, v.DB.Read, sid)
+		c, err := loadCall(ctx, v.DB.ReadStmts, sid)
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,8 @@ type DB struct {
 	// Batch runs small write transactions from concurrent requests with
 	// one shared commit (group commit) on Write; see Batcher.
 	Batch *Batcher
+	// ReadStmts runs hot queries prepared once on the readers.
+	ReadStmts *Stmts
 	// Now is the clock used for migration records; tests may replace it.
 	Now func() time.Time
 	// hashKey keys Hash.
@@ -63,7 +65,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.NumCPU()*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	d := &DB{Path: path, Write: w, Read: r, Batch: NewBatcher(w), Now: time.Now}
+	d := &DB{Path: path, Write: w, Read: r, Batch: NewBatcher(w), ReadStmts: &Stmts{DB: r}, Now: time.Now}
 	if err := d.migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
