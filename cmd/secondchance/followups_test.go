@@ -446,10 +446,12 @@ func TestFollowupsKilledAndRestarted(t *testing.T) {
 
 // BenchmarkFollowupBatch10k: 10,000 due check-ins dispatched through the
 // fake Twilio API at the configured pace (followup.per_second=100, the
-// most the setting allows), killed a third of the way and restarted, with
-// zero duplicates; reports the throughput of each run.
+// most the setting allows, or FOLLOWUP_BENCH_PER_SECOND), killed a third
+// of the way and restarted, with zero duplicates; reports the throughput
+// of each run.
 //
 //	go test -run '^$' -bench '^BenchmarkFollowupBatch10k$' -benchtime 1x -timeout 30m ./cmd/secondchance
+//	FOLLOWUP_BENCH_PER_SECOND=25 go test -run '^$' -bench '^BenchmarkFollowupBatch10k$' -benchtime 1x -timeout 30m ./cmd/secondchance
 func BenchmarkFollowupBatch10k(b *testing.B) {
 	const n = 10_000
 	for range b.N {
@@ -460,7 +462,11 @@ func BenchmarkFollowupBatch10k(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "seed-s")
 		api := newFakeTwilioAPI(b, time.Millisecond)
 		env := twilioEnv(api, data)
-		env["SECONDCHANCE_FOLLOWUP_PER_SECOND"] = "100"
+		pace := "100"
+		if p := os.Getenv("FOLLOWUP_BENCH_PER_SECOND"); p != "" {
+			pace = p
+		}
+		env["SECONDCHANCE_FOLLOWUP_PER_SECOND"] = pace
 		env["SECONDCHANCE_FOLLOWUP_DAILY_CAP"] = "20000"
 		start = time.Now()
 		runKilled(b, env, api, at, n/3)
