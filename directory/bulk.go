@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -363,10 +362,10 @@ func (s *Store) PreviewBulk(ctx context.Context, src Source, orgID string) (*Bul
 	return p, nil
 }
 
-// ApplyBulk applies a previewed upload: the importer writes it (one
-// transaction, every field change in the metadata history as actor, the
-// change feed telling search), then each service it left out is retired
-// through the same path as the staff page's "Retire". It is refused
+// ApplyBulk applies a previewed upload: the importer writes it and marks
+// the services it left out defunct, all in one transaction (every field
+// change in the metadata history as actor, the change feed telling
+// search). It is refused
 // (ECONFLICT) if the upload would no longer do what the preview with this
 // digest showed.
 func (s *Store) ApplyBulk(ctx context.Context, src Source, orgID, digest, actor string) (*BulkPreview, error) {
@@ -380,24 +379,16 @@ func (s *Store) ApplyBulk(ctx context.Context, src Source, orgID, digest, actor 
 	if p.Digest != digest {
 		return p, apperr.Errorf(apperr.ECONFLICT, "The directory changed since the preview; nothing was applied. Look at the new preview and confirm again.")
 	}
-	if p.Created+p.Changed > 0 {
-		if _, err := s.Import(ctx, src, ImportOptions{Actor: actor}); err != nil {
-			return p, err
+	var retire []string
+	for _, it := range p.Items {
+		if it.Action == BulkRetire {
+			retire = append(retire, it.ID)
 		}
 	}
-	for _, it := range p.Items {
-		if it.Action != BulkRetire {
-			continue
-		}
-		r, err := s.Row(ctx, "service", it.ID)
-		if err != nil {
-			return p, err
-		}
-		if err := s.SetStatus(ctx, it.ID, RowVersion(r), ActionRetire, "", "", actor); err != nil {
-			var fe FieldErrors
-			if errors.As(err, &fe) {
-				return p, apperr.Errorf(apperr.EINVALID, "Retiring %s: %s", it.Summary, fe.Error())
-			}
+	// One transaction: the upload's changes and the retirements commit
+	// together or not at all.
+	if p.Created+p.Changed+len(retire) > 0 {
+		if _, err := s.Import(ctx, src, ImportOptions{Actor: actor, Retire: retire}); err != nil {
 			return p, err
 		}
 	}

@@ -24,6 +24,11 @@ type ImportOptions struct {
 	SkipInvalid bool
 	// Actor is recorded as updated_by in the change history.
 	Actor string
+	// Retire lists services to mark defunct in the same transaction as the
+	// import (a bulk update's services left out of the upload), so that an
+	// interrupted apply leaves either everything or nothing. Ignored by a
+	// dry run.
+	Retire []string
 	// Progress, if set, is told the bytes read so far in each pass
 	// ("checking", then "writing").
 	Progress func(phase string, done, total int64)
@@ -373,6 +378,15 @@ func (s *Store) write(ctx context.Context, src Source, units []unitInfo, opt Imp
 	}
 	if n != len(units) {
 		return nil, fmt.Errorf("%s changed while it was being imported (%d units checked, %d read); nothing was imported", src.Name(), len(units), n)
+	}
+	for _, id := range opt.Retire {
+		c, err := w.upsert(ctx, Record{Table: "service", Values: map[string]any{"id": id, "status": "defunct"}}, true)
+		if err != nil {
+			return nil, fmt.Errorf("retire service %s: %w", id, err)
+		}
+		if c != unchanged {
+			touched[rowRef{"service", id}] = true
+		}
 	}
 	w.close()
 	services, err := logChanges(ctx, tx, slices.Collect(maps.Keys(touched)), s.Now())
