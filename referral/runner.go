@@ -159,7 +159,10 @@ func (r *Runner) RunDue(ctx context.Context, at time.Time) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	first := true
+	// Texts start at most one per pace interval: the wait is what is left
+	// of the interval after the previous text's own work, so the
+	// configured rate is kept rather than slowed by the sending itself.
+	var lastStart time.Time
 	for {
 		if sentToday >= p.DailyCap {
 			sum.CapReached = true
@@ -186,12 +189,14 @@ func (r *Runner) RunDue(ctx context.Context, at time.Time) (Summary, error) {
 				progress = true // cancelled, or taken by another runner
 				continue
 			}
-			if !first {
-				if err := wait(ctx, pace); err != nil {
-					return sum, err
+			if !lastStart.IsZero() {
+				if left := pace - time.Since(lastStart); left > 0 {
+					if err := wait(ctx, left); err != nil {
+						return sum, err
+					}
 				}
 			}
-			first = false
+			lastStart = time.Now()
 			before := sum.Sent
 			if err := r.send(ctx, f, msg, at, &sum); err != nil {
 				return sum, err
