@@ -61,6 +61,10 @@ func (c *Config) staffNumbers() ([]string, error) {
 	return out, nil
 }
 
+// hotlineRadius is how far, in miles, the hotline looks first around a
+// caller's ZIP code.
+const hotlineRadius = "10"
+
 // hotlineFinder adapts the search engine to the hotline: a need's
 // services, or words, near a ZIP code.
 type hotlineFinder struct{ eng *search.Engine }
@@ -72,13 +76,25 @@ func (f hotlineFinder) Find(ctx context.Context, q hotline.FindQuery) ([]hotline
 	if q.Text == "" && q.Need != "" && q.Need != referral.NeedOther {
 		p.Categories = []string{q.Need}
 	}
-	sq, err := search.ParseQuery(p)
-	if err != nil {
-		return nil, err // an unknown ZIP code is EINVALID
-	}
-	res, err := f.eng.Answer(ctx, sq, q.Channel)
-	if err != nil {
-		return nil, err
+	// A caller with a ZIP code hears places within reach first (most have
+	// no car): within hotlineRadius miles, and the whole area only when
+	// that finds fewer than the caller will hear.
+	var res *search.Response
+	for _, radius := range []string{hotlineRadius, ""} {
+		if q.ZIP == "" && radius != "" {
+			continue
+		}
+		p.Radius = radius
+		sq, err := search.ParseQuery(p)
+		if err != nil {
+			return nil, err // an unknown ZIP code is EINVALID
+		}
+		if res, err = f.eng.Answer(ctx, sq, q.Channel); err != nil {
+			return nil, err
+		}
+		if len(res.Results) >= min(3, max(1, q.Limit)) {
+			break
+		}
 	}
 	out := make([]hotline.Place, 0, len(res.Results))
 	for _, c := range res.Results {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,6 +49,13 @@ func TestHotlineSimulated(t *testing.T) {
 	// does not.
 	if !regexp.MustCompile(`Teléfono: \d \d \d, \d \d \d, \d \d \d \d`).MatchString(said) {
 		t.Errorf("no phone number read digit by digit:\n%s", said)
+	}
+	// With a ZIP, the places read are within reach (the demo directory
+	// has three jobs services within 10 miles of 64127).
+	for _, m := range regexp.MustCompile(`a unas (\d+) millas`).FindAllStringSubmatch(said, -1) {
+		if n, _ := strconv.Atoi(m[1]); n > 10 {
+			t.Errorf("a place %s miles away was read although closer ones exist:\n%s", m[1], said)
+		}
 	}
 	code, texted, errs := runArgs(t, nil, "simulate", "sms", "--from", "+18165554321", "--text", "food 64108", "--text", "1")
 	if code != 0 {
