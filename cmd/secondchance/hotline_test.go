@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secondchancekc/secondchance/internal/db"
 )
@@ -33,6 +36,9 @@ func TestHotlineSimulated(t *testing.T) {
 	go func() { done <- root.ExecuteContext(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, "http://"+addr+"/healthz", &errb)
+	// While the index is first built, search answers from its SQL
+	// fallback, which knows no distance; wait for the index.
+	waitIndexed(t, "http://"+addr)
 
 	// Spanish (2), jobs (1), ZIP 64127#, text me these (1), consent yes (1).
 	code, said, errs := runArgs(t, nil, "simulate", "call", "--from", "+18165551234", "--digits", "2,1,64127#,1,1")
@@ -80,4 +86,22 @@ func TestHotlineSimulated(t *testing.T) {
 	if smsReplies != 2 {
 		t.Errorf("%d of the 2 texts were handled:\n%s", smsReplies, texted)
 	}
+}
+
+// waitIndexed waits until search answers from its index rather than its
+// SQL fallback.
+func waitIndexed(t *testing.T, base string) {
+	t.Helper()
+	for range 600 {
+		r, err := http.Get(base + "/api/search?q=job")
+		if err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK && strings.Contains(string(b), `"fallback":false`) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the search index was not built within 30 s")
 }
