@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/secondchancekc/secondchance/internal/db"
 )
 
 // KeepMessagesFor is how long texts sent and received (numbers and
@@ -16,7 +18,7 @@ const KeepMessagesFor = 2 * 365 * 24 * time.Hour
 // and their steps) and expired SMS conversations, and returns how many
 // rows went. Opt-outs are kept: forgetting one would text a person
 // who asked us to stop.
-func (l *Logged) PurgeMessages(ctx context.Context, now time.Time) (int64, error) {
+func PurgeMessages(ctx context.Context, d *db.DB, now time.Time) (int64, error) {
 	cut := formatTime(now.Add(-KeepMessagesFor))
 	var total int64
 	for _, q := range []struct {
@@ -31,7 +33,7 @@ func (l *Logged) PurgeMessages(ctx context.Context, now time.Time) (int64, error
 		// A conversation is forgotten once it expires (hours, not years).
 		{`DELETE FROM hotline_sms_conversation WHERE expires_at < ?`, formatTime(now)},
 	} {
-		r, err := l.db.Write.ExecContext(ctx, q.sql, q.at)
+		r, err := d.Write.ExecContext(ctx, q.sql, q.at)
 		if err != nil {
 			return total, fmt.Errorf("purge messages: %w", err)
 		}

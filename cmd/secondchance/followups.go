@@ -84,13 +84,9 @@ Use it from cron with followup.run=false, or to test a schedule:
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			when := time.Now()
-			if at != "" {
-				t, err := time.Parse(time.RFC3339, at)
-				if err != nil {
-					return &configError{fmt.Sprintf("followups run: --at %q is not a time like 2026-12-02T10:00:00-06:00 (RFC 3339)", at)}
-				}
-				when = t
+			when, err := parseAt("followups run", at)
+			if err != nil {
+				return err
 			}
 			store, err := a.openStore(ctx)
 			if err != nil {
@@ -132,4 +128,16 @@ func (c clientOptOuts) OptOut(ctx context.Context, phone string) error {
 func (c clientOptOuts) OptIn(ctx context.Context, phone string) error {
 	_, err := c.refs.OptIn(ctx, phone, referral.SystemActorPrefix+referral.ChannelSMS)
 	return err
+}
+
+// parseAt reads a command's --at flag (RFC 3339); empty is now.
+func parseAt(command, at string) (time.Time, error) {
+	if at == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return time.Time{}, &configError{fmt.Sprintf("%s: --at %q is not a time like 2026-12-02T10:00:00-06:00 (RFC 3339)", command, at)}
+	}
+	return t, nil
 }

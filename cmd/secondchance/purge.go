@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,13 +22,13 @@ type purgeResult struct {
 }
 
 // purge applies every retention period of the privacy page as of now.
-func purge(ctx context.Context, store *directory.Store, refs *referral.Store, sms *hotline.Logged, now time.Time) (purgeResult, error) {
+func purge(ctx context.Context, store *directory.Store, refs *referral.Store, now time.Time) (purgeResult, error) {
 	var res purgeResult
 	var err error
 	if res.PurgeResult, err = refs.Purge(ctx, now); err != nil {
 		return res, err
 	}
-	if res.Messages, err = sms.PurgeMessages(ctx, now); err != nil {
+	if res.Messages, err = hotline.PurgeMessages(ctx, store.DB(), now); err != nil {
 		return res, err
 	}
 	if res.Corrections, err = store.PurgeCorrections(ctx, now); err != nil {
@@ -42,11 +41,11 @@ func purge(ctx context.Context, store *directory.Store, refs *referral.Store, sm
 }
 
 // purgeDaily runs purge at start and then every day until ctx ends.
-func (a *app) purgeDaily(ctx context.Context, store *directory.Store, refs *referral.Store, sms *hotline.Logged) {
+func (a *app) purgeDaily(ctx context.Context, store *directory.Store, refs *referral.Store) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		res, err := purge(ctx, store, refs, sms, time.Now())
+		res, err := purge(ctx, store, refs, time.Now())
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("retention purge failed", "err", err)
 		} else if err == nil {
@@ -75,29 +74,20 @@ kept. serve does the same once a day.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			when := time.Now()
-			if at != "" {
-				t, err := time.Parse(time.RFC3339, at)
-				if err != nil {
-					return &configError{fmt.Sprintf("purge: --at %q is not a time like 2028-12-02T10:00:00-06:00 (RFC 3339)", at)}
-				}
-				when = t
+			when, err := parseAt("purge", at)
+			if err != nil {
+				return err
 			}
 			store, err := a.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			d := store.DB()
-			defer d.Close()
-			refs, err := a.newReferrals(d, store)
+			defer store.DB().Close()
+			refs, err := a.newReferrals(store.DB(), store)
 			if err != nil {
 				return err
 			}
-			_, sms, err := a.newRunner(d, refs)
-			if err != nil {
-				return err
-			}
-			res, err := purge(ctx, store, refs, sms, when)
+			res, err := purge(ctx, store, refs, when)
 			if err != nil {
 				return err
 			}

@@ -119,7 +119,7 @@ while searches answer from SQL, and then follows every directory change.`,
 			indexed := make(chan error, 1)
 			go func() { indexed <- eng.Run(workers) }()
 			go a.reportSearchStatus(workers, srv, eng)
-			go a.purgeDaily(workers, store, referrals, sms)
+			go a.purgeDaily(workers, store, referrals)
 			followupsDone := make(chan struct{})
 			if cfg.Followup.Run {
 				go func() { runner.Run(workers); close(followupsDone) }()
