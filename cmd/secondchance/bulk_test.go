@@ -3,7 +3,6 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -23,23 +22,7 @@ import (
 // proposal that staff approve, a staff member's applied at once; nothing
 // changes before confirmation.
 func TestBulkUpdate(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	addr := freePort(t)
-	base := "http://" + addr
-	t.Setenv("SECONDCHANCE_DATA_DIR", filepath.Join(dir, "var"))
-	t.Setenv("SECONDCHANCE_BASE_URL", base)
-	if code, out, errs := runStdin(t, "purple monkey dishwasher\n", "user", "add", "--email", "sam@secondchancekc.org", "--role", "staff", "--password-stdin"); code != 0 {
-		t.Fatalf("user add: %s %s", out, errs)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve", "--listen", addr})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, base+"/healthz", &errb)
+	dir, base := serveWithStaff(t)
 	if code, out, errs := runStdin(t, "", "export", "--format", "csv", filepath.Join(dir, "out")); code != 0 {
 		t.Fatalf("export: %s %s", out, errs)
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,43 +18,10 @@ import (
 // listing with history, organization, edit form, conflict, corrections, a
 // correction, proposals) has no axe-core violation (WCAG 2.1 A/AA).
 func TestStaffDirectoryBrowser(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	addr := freePort(t)
-	base := "http://" + addr
-	t.Setenv("SECONDCHANCE_DATA_DIR", filepath.Join(dir, "var"))
-	t.Setenv("SECONDCHANCE_BASE_URL", base)
-	if code, out, errs := runStdin(t, "purple monkey dishwasher\n", "user", "add", "--email", "sam@secondchancekc.org", "--role", "staff", "--password-stdin"); code != 0 {
-		t.Fatalf("user add: %s %s", out, errs)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve", "--listen", addr})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, base+"/healthz", &errb)
+	_, base := serveWithStaff(t)
 
 	// Two listings of different organizations.
-	var list struct {
-		Contents []struct {
-			ID             string `json:"id"`
-			Name           string `json:"name"`
-			OrganizationID string `json:"organization_id"`
-		} `json:"contents"`
-	}
-	b, _ := get(t, base+"/hsds/services?per_page=100", nil)
-	if err := json.Unmarshal([]byte(b), &list); err != nil || len(list.Contents) < 2 {
-		t.Fatalf("services: %v %s", err, b)
-	}
-	svc, other := list.Contents[0], list.Contents[0]
-	for _, s := range list.Contents {
-		if s.OrganizationID != svc.OrganizationID {
-			other = s
-			break
-		}
-	}
+	svc, other := twoListings(t, base)
 	// Two corrections from the public on the first listing, and a partner's
 	// proposal, so that those pages have something on them.
 	pj := newJar()

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,42 +132,9 @@ func hasAttr(n *html.Node, k string) bool {
 // what changed; a partner proposes an update that staff approve, and can
 // reach nothing else.
 func TestUpkeepEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	addr := freePort(t)
-	base := "http://" + addr
-	t.Setenv("SECONDCHANCE_DATA_DIR", filepath.Join(dir, "var"))
-	t.Setenv("SECONDCHANCE_BASE_URL", base)
-	if code, out, errs := runStdin(t, "purple monkey dishwasher\n", "user", "add", "--email", "sam@secondchancekc.org", "--role", "staff", "--password-stdin"); code != 0 {
-		t.Fatalf("user add: %s %s", out, errs)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve", "--listen", addr})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, base+"/healthz", &errb)
+	_, base := serveWithStaff(t)
 
-	var list struct {
-		Contents []struct {
-			ID             string `json:"id"`
-			Name           string `json:"name"`
-			OrganizationID string `json:"organization_id"`
-		} `json:"contents"`
-	}
-	b, _ := get(t, base+"/hsds/services?per_page=100", nil)
-	if err := json.Unmarshal([]byte(b), &list); err != nil || len(list.Contents) < 2 {
-		t.Fatalf("services: %v %s", err, b)
-	}
-	svc, other := list.Contents[0], list.Contents[0]
-	for _, s := range list.Contents {
-		if s.OrganizationID != svc.OrganizationID {
-			other = s
-			break
-		}
-	}
+	svc, other := twoListings(t, base)
 	sam := signInAs(t, base, "sam@secondchancekc.org", "purple monkey dishwasher")
 
 	// A client reports the listing wrong through the public page.
@@ -232,7 +197,7 @@ func TestUpkeepEndToEnd(t *testing.T) {
 		t.Error("public page lacks the fix or how recently it was verified")
 	}
 	var got map[string]any
-	b, _ = get(t, base+"/hsds/services/"+svc.ID, nil)
+	b, _ := get(t, base+"/hsds/services/"+svc.ID, nil)
 	json.Unmarshal([]byte(b), &got)
 	if got["assurer_email"] != "sam@secondchancekc.org" || got["assured_date"] == nil {
 		t.Errorf("not verified by the edit: %v %v", got["assured_date"], got["assurer_email"])
