@@ -454,7 +454,8 @@ func TestExport(t *testing.T) {
 	for _, r := range rows {
 		all.WriteString(strings.Join(r.Record(), ",") + "\n")
 	}
-	for _, bad := range []string{"555", "private note", "staff-1", "T15:00", "64127"} {
+	// ("555-", not "555": the export's random keys may hold it)
+	for _, bad := range []string{"555-", "private note", "staff-1", "T15:00", "64127"} {
 		if strings.Contains(all.String(), bad) {
 			t.Errorf("export holds %q:\n%s", bad, all.String())
 		}
