@@ -273,11 +273,21 @@ func (s *Store) SetConsent(ctx context.Context, clientID string, c Consent, acto
 	if err := c.Validate(); err != nil {
 		return nil, prefixed("consent", err)
 	}
-	tx, err := s.db.Write.BeginTx(ctx, nil)
+	var cl *Client
+	err := s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
+		var err error
+		cl, err = s.setConsentTx(ctx, tx, clientID, c, actor, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	return cl, nil
+}
+
+// setConsentTx is SetConsent inside tx.
+func (s *Store) setConsentTx(ctx context.Context, tx querier, clientID string, c Consent, actor string, now time.Time) (*Client, error) {
 	cl, err := findClient(ctx, tx, "c.id = ?", clientID)
 	if err != nil {
 		return nil, err
@@ -286,7 +296,7 @@ func (s *Store) SetConsent(ctx context.Context, clientID string, c Consent, acto
 		return nil, apperr.Errorf(apperr.ECONFLICT, "This client's details were deleted on request.")
 	}
 	if cl.Consent.equal(&c) {
-		return cl, tx.Commit()
+		return cl, nil
 	}
 	ev := newEvent{ClientID: cl.ID, Actor: actor, At: now, Action: ActionConsentSet, Field: "consent", Before: cl.Consent, After: &c}
 	cl.Consent, cl.UpdatedAt = &c, now
@@ -296,7 +306,7 @@ func (s *Store) SetConsent(ctx context.Context, clientID string, c Consent, acto
 	if err := writeEvents(ctx, tx, ev); err != nil {
 		return nil, err
 	}
-	return cl, tx.Commit()
+	return cl, nil
 }
 
 // OptOut records that the person at phone wants no more messages (they
@@ -324,11 +334,20 @@ func (s *Store) setOptOut(ctx context.Context, phone, actor string, out bool) (*
 		return nil, err
 	}
 	now := s.now()
-	tx, err := s.db.Write.BeginTx(ctx, nil)
+	var cl *Client
+	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
+		var err error
+		cl, err = setOptOutTx(ctx, tx, p, actor, out, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	return cl, nil
+}
+
+func setOptOutTx(ctx context.Context, tx querier, p, actor string, out bool, now time.Time) (*Client, error) {
 	var evs []newEvent
 	cl, err := findClient(ctx, tx, "c.phone = ?", p)
 	switch {
@@ -344,7 +363,7 @@ func (s *Store) setOptOut(ctx context.Context, phone, actor string, out bool) (*
 		return nil, err
 	}
 	if (cl.OptedOutAt != nil) == out {
-		return cl, tx.Commit()
+		return cl, nil
 	}
 	ev := newEvent{ClientID: cl.ID, Actor: actor, At: now, Action: ActionOptedIn, Field: "opted_out_at", Before: cl.OptedOutAt}
 	cl.OptedOutAt = nil
@@ -365,7 +384,7 @@ func (s *Store) setOptOut(ctx context.Context, phone, actor string, out bool) (*
 			return nil, err
 		}
 	}
-	return cl, tx.Commit()
+	return cl, nil
 }
 
 // DeleteClient de-identifies a client on request: their phone, name and
@@ -429,7 +448,7 @@ func findClient(ctx context.Context, q querier, where string, args ...any) (*Cli
 	return r.client()
 }
 
-func insertClient(ctx context.Context, tx *sql.Tx, c *Client) error {
+func insertClient(ctx context.Context, tx querier, c *Client) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -439,7 +458,7 @@ func insertClient(ctx context.Context, tx *sql.Tx, c *Client) error {
 	return constraintError(err)
 }
 
-func updateClient(ctx context.Context, tx *sql.Tx, c *Client) error {
+func updateClient(ctx context.Context, tx querier, c *Client) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func rawJSON(s sql.NullString) json.RawMessage {
 
 // writeEvents appends events to the audit trail, in the caller's
 // transaction.
-func writeEvents(ctx context.Context, tx *sql.Tx, evs ...newEvent) error {
+func writeEvents(ctx context.Context, tx querier, evs ...newEvent) error {
 	for _, e := range evs {
 		before, err := eventJSON(e.Before)
 		if err != nil {
@@ -136,7 +136,7 @@ const removed = "[deleted]"
 // its referrals. Keys are blanked at the top level of an object only: a
 // referral's services carry the name and phone of the service, which are not
 // the person's.
-func redactEvents(ctx context.Context, tx *sql.Tx, clientID string) error {
+func redactEvents(ctx context.Context, tx querier, clientID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id, field, before, after FROM referral_event
 		WHERE client_id = ? OR referral_id IN (SELECT id FROM referral WHERE client_id = ?)`, clientID, clientID)
 	if err != nil {
@@ -208,7 +208,7 @@ func redact(field string, v sql.NullString) (any, bool) {
 
 // referralClient returns the client id of a referral; ENOTFOUND when there
 // is no such referral.
-func referralClient(ctx context.Context, tx *sql.Tx, referralID string) (string, error) {
+func referralClient(ctx context.Context, tx querier, referralID string) (string, error) {
 	var clientID string
 	err := tx.QueryRowContext(ctx, `SELECT client_id FROM referral WHERE id = ?`, referralID).Scan(&clientID)
 	if err == sql.ErrNoRows {

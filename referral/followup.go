@@ -153,7 +153,7 @@ func (s *Store) policy() *Policy {
 }
 
 // insertFollowup adds a follow-up and its audit event.
-func insertFollowup(ctx context.Context, tx *sql.Tx, f *Followup, clientID, actor string) error {
+func insertFollowup(ctx context.Context, tx querier, f *Followup, clientID, actor string) error {
 	// The referral's need and channel are copied for the queue's filters
 	// (0014_queue_filters.sql).
 	res, err := tx.ExecContext(ctx, `INSERT INTO followup (id, referral_id, kind, state, due_at, reason, created_at, updated_at,
@@ -176,7 +176,7 @@ func newFollowup(referralID, kind string, due, now time.Time, reason string) *Fo
 
 // scheduleFollowups plans a new referral's check-in, reminder and call task
 // (by the policy for its need) when the client may be followed up.
-func (s *Store) scheduleFollowups(ctx context.Context, tx *sql.Tx, r *Referral, now time.Time) error {
+func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, now time.Time) error {
 	if r.Client == nil || !r.Client.CanFollowUp() {
 		return nil
 	}
@@ -201,7 +201,7 @@ func (s *Store) scheduleFollowups(ctx context.Context, tx *sql.Tx, r *Referral, 
 }
 
 // setFollowupState moves f to state with a reason, recording the change.
-func setFollowupState(ctx context.Context, tx *sql.Tx, f *Followup, state, reason, actor, clientID string, now time.Time) error {
+func setFollowupState(ctx context.Context, tx querier, f *Followup, state, reason, actor, clientID string, now time.Time) error {
 	closed := any(nil)
 	closedBy := ""
 	if state == FollowupDone || state == FollowupCancelled || state == FollowupFailed {
@@ -220,7 +220,7 @@ func setFollowupState(ctx context.Context, tx *sql.Tx, f *Followup, state, reaso
 }
 
 // cancelPending cancels a referral's pending follow-ups of the given kinds.
-func cancelPending(ctx context.Context, tx *sql.Tx, referralID, clientID string, kinds []string, reason, actor string, now time.Time) error {
+func cancelPending(ctx context.Context, tx querier, referralID, clientID string, kinds []string, reason, actor string, now time.Time) error {
 	fs, err := queryFollowups(ctx, tx, `f.referral_id = ? AND f.state = 'pending' AND f.kind IN (`+placeholders(len(kinds))+`)`,
 		append([]any{referralID}, anySlice(kinds)...)...)
 	if err != nil {
@@ -249,7 +249,7 @@ func anySlice(ss []string) []any {
 //     check at the policy's day (if they may be followed up);
 //   - they answered whether they reached the provider: no more check-ins;
 //     the call task stays.
-func (s *Store) afterOutcome(ctx context.Context, tx *sql.Tx, referralID, clientID string, o *Outcome, actor string, now time.Time) error {
+func (s *Store) afterOutcome(ctx context.Context, tx querier, referralID, clientID string, o *Outcome, actor string, now time.Time) error {
 	switch {
 	case o.StillNeedsHelp != nil:
 		return cancelPending(ctx, tx, referralID, clientID, []string{KindCheckin, KindReminder, KindFinal, KindCall},
@@ -268,7 +268,7 @@ func (s *Store) afterOutcome(ctx context.Context, tx *sql.Tx, referralID, client
 }
 
 // ensureFinal schedules the final check of a referral once.
-func (s *Store) ensureFinal(ctx context.Context, tx *sql.Tx, referralID, clientID, actor string, now time.Time) error {
+func (s *Store) ensureFinal(ctx context.Context, tx querier, referralID, clientID, actor string, now time.Time) error {
 	var need, created string
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT r.need_category, r.created_at,
@@ -300,7 +300,7 @@ func (s *Store) ensureFinal(ctx context.Context, tx *sql.Tx, referralID, clientI
 
 // cancelClientSMS cancels every pending text to a client (they opted out
 // or asked to be deleted). Call tasks stay: staff may still call.
-func cancelClientSMS(ctx context.Context, tx *sql.Tx, clientID, reason, actor string, now time.Time) error {
+func cancelClientSMS(ctx context.Context, tx querier, clientID, reason, actor string, now time.Time) error {
 	fs, err := queryFollowups(ctx, tx, `f.state = 'pending' AND f.kind IN ('checkin','reminder','final')
 		AND f.referral_id IN (SELECT id FROM referral WHERE client_id = ?)`, clientID)
 	if err != nil {
@@ -338,7 +338,7 @@ func (s *Store) RequestCallback(ctx context.Context, referralID, reason, actor s
 	return f, tx.Commit()
 }
 
-func requestCallback(ctx context.Context, tx *sql.Tx, referralID, clientID, reason, actor string, now time.Time) (*Followup, error) {
+func requestCallback(ctx context.Context, tx querier, referralID, clientID, reason, actor string, now time.Time) (*Followup, error) {
 	open, err := queryFollowups(ctx, tx, `f.referral_id = ? AND f.state = 'pending' AND f.kind IN ('call','callback')
 		ORDER BY f.due_at LIMIT 1`, referralID)
 	if err != nil {

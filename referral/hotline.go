@@ -2,7 +2,9 @@ package referral
 
 import (
 	"context"
+	"database/sql"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -19,38 +21,42 @@ import (
 // referral's follow-ups as CreateReferral would have. Safe to repeat: the
 // follow-ups are planned once.
 func (s *Store) ConsentToFollowups(ctx context.Context, referralID string, c Consent, actor string) error {
-	r, err := s.GetReferral(ctx, referralID)
-	if err != nil {
+	if err := validateActor("actor", actor); err != nil {
 		return err
-	}
-	if _, err := s.SetConsent(ctx, r.ClientID, c, actor); err != nil {
-		return err
-	}
-	if !c.Given {
-		return nil
 	}
 	now := s.now()
-	tx, err := s.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+	if c.At.IsZero() {
+		c.At = now
 	}
-	defer tx.Rollback()
-	fs, err := queryFollowups(ctx, tx, `f.referral_id = ? AND f.kind IN ('checkin','reminder','call')`, referralID)
-	if err != nil {
-		return err
+	c.At = c.At.UTC()
+	if err := c.Validate(); err != nil {
+		return prefixed("consent", err)
 	}
-	if len(fs) > 0 {
-		return tx.Commit()
-	}
-	r, err = findReferral(ctx, tx, referralID)
-	if err != nil {
-		return err
-	}
-	// The schedule counts from the referral, which was made moments ago.
-	if err := s.scheduleFollowups(ctx, tx, r, now); err != nil {
-		return err
-	}
-	return tx.Commit()
+	// One write job with the consent (group commit: the hotline asks this
+	// of every caller who had results texted).
+	return s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
+		r, err := findReferral(ctx, tx, referralID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.setConsentTx(ctx, tx, r.ClientID, c, actor, now); err != nil {
+			return err
+		}
+		if !c.Given {
+			return nil
+		}
+		fs, err := queryFollowups(ctx, tx, `f.referral_id = ? AND f.kind IN ('checkin','reminder','call')`, referralID)
+		if err != nil || len(fs) > 0 {
+			return err
+		}
+		// Read again: the client now has the consent. The schedule counts
+		// from the referral, which was made moments ago.
+		if r, err = findReferral(ctx, tx, referralID); err != nil {
+			return err
+		}
+		return s.scheduleFollowups(ctx, tx, r, now)
+	})
 }
 
 // CallRequest is a person asking staff to call them back (a voicemail, or
@@ -100,11 +106,21 @@ func (s *Store) RequestCall(ctx context.Context, cr CallRequest) (*Followup, err
 		return nil, err
 	}
 	now := s.now()
-	tx, err := s.db.Write.BeginTx(ctx, nil)
+	var f *Followup
+	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
+		var err error
+		f, err = s.requestCallTx(ctx, tx, cr, phone, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	return f, nil
+}
+
+// requestCallTx is RequestCall inside tx.
+func (s *Store) requestCallTx(ctx context.Context, tx querier, cr CallRequest, phone string, now time.Time) (*Followup, error) {
 	if cr.Key != "" {
 		first, err := s.findReferralByKey(ctx, tx, cr.Key)
 		if err == nil {
@@ -113,7 +129,7 @@ func (s *Store) RequestCall(ctx context.Context, cr CallRequest) (*Followup, err
 				return nil, err
 			}
 			if len(fs) > 0 {
-				return fs[0], tx.Commit()
+				return fs[0], nil
 			}
 		} else if apperr.Code(err) != apperr.ENOTFOUND {
 			return nil, err
@@ -141,5 +157,5 @@ func (s *Store) RequestCall(ctx context.Context, cr CallRequest) (*Followup, err
 	if err != nil {
 		return nil, err
 	}
-	return f, tx.Commit()
+	return f, nil
 }

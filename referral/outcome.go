@@ -216,7 +216,7 @@ func (s *Store) RecordOutcome(ctx context.Context, referralID, serviceID string,
 // recordOutcome is RecordOutcome inside the caller's transaction, with o's
 // answers already checked. An overall outcome also brings the referral's
 // follow-ups in line (afterOutcome).
-func (s *Store) recordOutcome(ctx context.Context, tx *sql.Tx, referralID, serviceID, clientID string, o Outcome, actor string, now time.Time) (*Outcome, error) {
+func (s *Store) recordOutcome(ctx context.Context, tx querier, referralID, serviceID, clientID string, o Outcome, actor string, now time.Time) (*Outcome, error) {
 	o.RecordedBy, o.RecordedAt = actor, now
 	field := "outcome"
 	if serviceID != "" {

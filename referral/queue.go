@@ -576,7 +576,7 @@ func (s *Store) followupTx(ctx context.Context, id string) (*sql.Tx, *Followup, 
 }
 
 // setAssignee records a change of assignee with its event.
-func setAssignee(ctx context.Context, tx *sql.Tx, f *Followup, assignee, actor, clientID string, now time.Time) error {
+func setAssignee(ctx context.Context, tx querier, f *Followup, assignee, actor, clientID string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE followup SET assignee = ?, updated_at = ? WHERE id = ?`, assignee, formatTime(now), f.ID); err != nil {
 		return fmt.Errorf("update follow-up: %w", err)
 	}

@@ -3,10 +3,12 @@ package referral
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 )
 
@@ -350,4 +352,109 @@ func TestListReferrals(t *testing.T) {
 		_, _, err := e.ListReferrals(ctx, tc.Filter)
 		wantCode(t, err, apperr.EINVALID, tc.Field)
 	}
+}
+
+// The one-statement snapshot names the phone the composed listing shows
+// first, for every demo service, and again after the services' own phones
+// are removed (a place's or its location's phone), and after those are
+// removed too (the organization's).
+func TestDirectorySnapshotsMatchListing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.dir.DB()
+	var ids []string
+	rs, err := d.Read.QueryContext(ctx, `SELECT id FROM service ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id string
+		rs.Scan(&id)
+		ids = append(ids, id)
+	}
+	rs.Close()
+	if len(ids) < 10 {
+		t.Fatalf("%d demo services", len(ids))
+	}
+	// An extension, as the listing writes it.
+	if _, err := d.Write.ExecContext(ctx, `UPDATE phone SET extension = 12 WHERE id = (SELECT id FROM phone WHERE service_id = ? ORDER BY rowid LIMIT 1)`, svcTempJobs); err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range []struct{ name, change string }{
+		{"as listed", ""},
+		{"with organization phones", `INSERT INTO phone (id, organization_id, number) SELECT 'org-' || id, id, '(660) 555-' || substr('0000' || rowid, -4) FROM organization`},
+		// every service's phones moved to its last place, and a phone
+		// for every location: a service at one place shows its place's
+		// phone, one at several the first place's location phone
+		{"on places", `UPDATE phone SET service_at_location_id = (SELECT id FROM service_at_location sal
+				WHERE sal.service_id = phone.service_id ORDER BY rowid DESC LIMIT 1), service_id = NULL
+				WHERE service_id IS NOT NULL;
+			INSERT INTO phone (id, location_id, number) SELECT 'loc-' || id, id, '(913) 555-' || substr('0000' || rowid, -4) FROM location`},
+		{"organization's", `DELETE FROM phone WHERE service_at_location_id IS NOT NULL OR location_id IS NOT NULL`},
+		{"no phones", `DELETE FROM phone`},
+	} {
+		if stage.change != "" {
+			if _, err := d.Write.ExecContext(ctx, stage.change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		phones := map[string]bool{}
+		for _, id := range ids {
+			name, org, phone, err := e.Lookup.Snapshot(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wn, wo, wp := listedSnapshot(t, e.dir, id)
+			if name != wn || org != wo || phone != wp {
+				t.Errorf("%s: %s: snapshot %q, %q, %q; the listing shows %q, %q, %q", stage.name, id, name, org, phone, wn, wo, wp)
+			}
+			phones[phone] = true
+		}
+		if stage.name != "no phones" && len(phones) < 2 {
+			t.Errorf("%s: every snapshot has phone %v: the stage tests nothing", stage.name, phones)
+		}
+	}
+}
+
+// listedSnapshot reads name, organization and first phone from the
+// composed listing, as the hotline and staff see it.
+func listedSnapshot(t *testing.T, dir *directory.Store, id string) (name, org, phone string) {
+	t.Helper()
+	doc, err := dir.Get(context.Background(), "service", id, directory.Full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(v any) string {
+		phones, _ := v.([]directory.Doc)
+		for _, p := range phones {
+			n := directory.Text(p.Get("number"))
+			if n == "" {
+				continue
+			}
+			if ext, ok := p.Get("extension").(float64); ok && ext > 0 {
+				n += " ext. " + strconv.FormatFloat(ext, 'f', -1, 64)
+			}
+			return n
+		}
+		return ""
+	}
+	orgDoc, _ := doc.Get("organization").(directory.Doc)
+	phone = first(doc.Get("phones"))
+	if phone == "" {
+		sals, _ := doc.Get("service_at_locations").([]directory.Doc)
+		for _, sal := range sals {
+			if phone = first(sal.Get("phones")); phone != "" {
+				break
+			}
+			loc, _ := sal.Get("location").(directory.Doc)
+			if phone = first(loc.Get("phones")); phone != "" {
+				break
+			}
+		}
+	}
+	if phone == "" {
+		phone = first(orgDoc.Get("phones"))
+	}
+	return directory.Text(doc.Get("name")), directory.Text(orgDoc.Get("name")), phone
 }

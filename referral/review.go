@@ -63,7 +63,7 @@ func (r *ServiceReview) Open() bool { return r.ClearedAt == nil }
 // outcome), it counts the referrals that said so about that service since
 // its last cleared review, and at ReverifyAfter opens a flag (one open flag
 // per service; an open flag's count is kept current).
-func (s *Store) checkListing(ctx context.Context, tx *sql.Tx, referralID, serviceID string, prev, cur *Outcome, now time.Time) error {
+func (s *Store) checkListing(ctx context.Context, tx querier, referralID, serviceID string, prev, cur *Outcome, now time.Time) error {
 	if s.ReverifyAfter <= 0 || !isListingProblem(cur.Reason) || (prev != nil && isListingProblem(prev.Reason)) {
 		return nil
 	}

@@ -121,52 +121,56 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 		r.Services = append(r.Services, ReferredService{ServiceID: id, Name: name, Organization: org, Phone: ph})
 	}
 
-	tx, err := s.db.Write.BeginTx(ctx, nil)
+	// One write job, committed with the other requests' (group commit):
+	// the hotline logs a referral on every texted result.
+	var first *Referral
+	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
+		first = nil
+		if n.IdempotencyKey != "" {
+			// Another process may have committed it since we looked; the
+			// write transaction is exclusive, so this second look is final.
+			f, err := s.findReferralByKey(ctx, tx, n.IdempotencyKey)
+			if err == nil {
+				first = f
+				return nil
+			} else if apperr.Code(err) != apperr.ENOTFOUND {
+				return err
+			}
+		}
+		cl, evs, err := upsertClient(ctx, tx, n.Client, n.CreatedBy, now)
+		if err != nil {
+			return err
+		}
+		r.ClientID, r.Client = cl.ID, cl
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO referral (id, client_id, channel, need_category, zip, created_by, notes,
+			created_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)`,
+			r.ID, r.ClientID, r.Channel, r.NeedCategory, r.ZIP, r.CreatedBy, r.Notes, formatTime(r.CreatedAt), nullString(r.IdempotencyKey)); err != nil {
+			return constraintError(err)
+		}
+		for i, rs := range r.Services {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO referral_service (referral_id, position, service_id, name, organization, phone)
+				VALUES (?,?,?,?,?,?)`, r.ID, i, rs.ServiceID, rs.Name, rs.Organization, rs.Phone); err != nil {
+				return constraintError(err)
+			}
+		}
+		for i := range evs {
+			evs[i].ReferralID = r.ID
+		}
+		evs = append(evs, newEvent{ReferralID: r.ID, ClientID: r.ClientID, Actor: r.CreatedBy, At: now, Action: ActionReferralCreated, After: referralView(r)})
+		if err := writeEvents(ctx, tx, evs...); err != nil {
+			return err
+		}
+		return s.scheduleFollowups(ctx, tx, r, now)
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	defer tx.Rollback()
-	if n.IdempotencyKey != "" {
-		// Another process may have committed it since we looked; the
-		// write transaction is exclusive, so this second look is final.
-		first, err := s.findReferralByKey(ctx, tx, n.IdempotencyKey)
-		if err == nil {
-			return first, false, nil
-		} else if apperr.Code(err) != apperr.ENOTFOUND {
-			return nil, false, err
-		}
-	}
-	cl, evs, err := upsertClient(ctx, tx, n.Client, n.CreatedBy, now)
-	if err != nil {
-		return nil, false, err
-	}
-	r.ClientID, r.Client = cl.ID, cl
-	if err := r.Validate(); err != nil {
-		return nil, false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO referral (id, client_id, channel, need_category, zip, created_by, notes,
-		created_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.ClientID, r.Channel, r.NeedCategory, r.ZIP, r.CreatedBy, r.Notes, formatTime(r.CreatedAt), nullString(r.IdempotencyKey)); err != nil {
-		return nil, false, constraintError(err)
-	}
-	for i, rs := range r.Services {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO referral_service (referral_id, position, service_id, name, organization, phone)
-			VALUES (?,?,?,?,?,?)`, r.ID, i, rs.ServiceID, rs.Name, rs.Organization, rs.Phone); err != nil {
-			return nil, false, constraintError(err)
-		}
-	}
-	for i := range evs {
-		evs[i].ReferralID = r.ID
-	}
-	evs = append(evs, newEvent{ReferralID: r.ID, ClientID: r.ClientID, Actor: r.CreatedBy, At: now, Action: ActionReferralCreated, After: referralView(r)})
-	if err := writeEvents(ctx, tx, evs...); err != nil {
-		return nil, false, err
-	}
-	if err := s.scheduleFollowups(ctx, tx, r, now); err != nil {
-		return nil, false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, err
+	if first != nil {
+		return first, false, nil
 	}
 	return r, true, nil
 }
@@ -175,7 +179,7 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 // differs (name if given, language if given, consent if given), or creates
 // one; an anonymous in always makes a new client. It returns the events to
 // write once the referral exists.
-func upsertClient(ctx context.Context, tx *sql.Tx, in Client, actor string, now time.Time) (*Client, []newEvent, error) {
+func upsertClient(ctx context.Context, tx querier, in Client, actor string, now time.Time) (*Client, []newEvent, error) {
 	var cl *Client
 	var err error
 	if in.Phone != "" {

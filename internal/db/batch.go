@@ -307,3 +307,32 @@ func (b *Batcher) prepareWanted() {
 		b.smu.Unlock()
 	}
 }
+
+// Tx is a job's transaction whose statements run prepared once on the
+// writer connection (see Exec): pass it where a job's helpers take an
+// interface of ExecContext, QueryContext and QueryRowContext.
+type Tx struct {
+	*sql.Tx
+	b *Batcher
+}
+
+// Prepared wraps tx, a job's transaction.
+func (b *Batcher) Prepared(tx *sql.Tx) Tx { return Tx{Tx: tx, b: b} }
+
+// ExecContext is Batcher.Exec.
+func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.b.Exec(ctx, t.Tx, query, args...)
+}
+
+// QueryRowContext is Batcher.QueryRow.
+func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.b.QueryRow(ctx, t.Tx, query, args...)
+}
+
+// QueryContext runs a query of many rows prepared, as Exec does.
+func (t Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.b.stmt(query); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
