@@ -323,6 +323,76 @@ func (e *Engine) newLoader(ctx context.Context) (*loader, error) {
 // 1,000 built fastest here; 5,000 used 2.5 times the memory for no gain.
 const batchSize = 1000
 
+// buildWorkers is how many batches are analysed and turned into segments
+// at once while building. bleve analyses a batch's documents in parallel
+// but builds its segment on the calling goroutine, and the loader's SQL
+// runs on another: two writers and the loader keep two cores busy.
+const buildWorkers = 2
+
+// buildInto indexes the services ids into idx: one goroutine loads
+// chunks of documents from the database while buildWorkers goroutines
+// index earlier chunks, each batch on its own (scorch takes concurrent
+// batches). progress, if set, is told services indexed and total.
+func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, progress func(done, total int)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type chunk struct {
+		ids  []string
+		docs map[string][]document
+	}
+	chunks := make(chan chunk, buildWorkers)
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(ids); start += batchSize {
+			part := ids[start:min(start+batchSize, len(ids))]
+			docs, err := l.load(ctx, part)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			select {
+			case chunks <- chunk{part, docs}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var done int // guarded by pmu
+	var pmu sync.Mutex
+	var wg sync.WaitGroup
+	for range buildWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range chunks {
+				if ctx.Err() != nil {
+					continue // drain, so the loader is not left waiting
+				}
+				b := idx.NewBatch()
+				for _, id := range c.ids {
+					for _, d := range c.docs[id] {
+						if err := b.Index(d.ID, d.Fields); err != nil {
+							cancel(err)
+						}
+					}
+				}
+				if err := idx.Batch(b); err != nil {
+					cancel(err)
+					continue
+				}
+				if progress != nil {
+					pmu.Lock()
+					done += len(c.ids)
+					progress(done, len(ids))
+					pmu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
 // Rebuild builds a new index from the database beside the current one and
 // swaps it in; searches use the old index (or SQL) meanwhile. progress, if
 // set, is told services done and total.
@@ -378,33 +448,10 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	if err != nil {
 		return fail(err)
 	}
-	b := idx.NewBatch()
-	for start := 0; start < len(ids); start += 500 {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		chunk := ids[start:min(start+500, len(ids))]
-		docs, err := l.load(ctx, chunk)
-		if err != nil {
-			return fail(err)
-		}
-		for _, id := range chunk {
-			for _, d := range docs[id] {
-				if err := b.Index(d.ID, d.Fields); err != nil {
-					return fail(err)
-				}
-				if b.Size() >= batchSize {
-					if err := idx.Batch(b); err != nil {
-						return fail(err)
-					}
-					b.Reset()
-				}
-			}
-		}
-		if progress != nil {
-			progress(start+len(chunk), len(ids))
-		}
+	if err := buildInto(ctx, idx, l, ids, progress); err != nil {
+		return fail(err)
 	}
+	b := idx.NewBatch()
 	b.SetInternal(keyMapping, []byte(strconv.Itoa(MappingVersion)))
 	b.SetInternal(keySeq, []byte(strconv.FormatInt(seq, 10)))
 	persisted := make(chan error, 1)
