@@ -330,10 +330,11 @@ const batchSize = 1000
 const buildWorkers = 2
 
 // buildInto indexes the services ids into idx: one goroutine loads
-// chunks of documents from the database while buildWorkers goroutines
-// index earlier chunks, each batch on its own (scorch takes concurrent
-// batches). progress, if set, is told services indexed and total.
-func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, progress func(done, total int)) error {
+// chunks of size services from the database while buildWorkers goroutines
+// index earlier chunks, each a batch of its own (scorch takes concurrent
+// batches). progress, if set, is told services indexed and total. It
+// returns once every goroutine has stopped, with the first error.
+func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, size int, progress func(done, total int)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type chunk struct {
@@ -343,8 +344,8 @@ func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, pr
 	chunks := make(chan chunk, buildWorkers)
 	go func() {
 		defer close(chunks)
-		for start := 0; start < len(ids); start += batchSize {
-			part := ids[start:min(start+batchSize, len(ids))]
+		for start := 0; start < len(ids); start += size {
+			part := ids[start:min(start+size, len(ids))]
 			docs, err := l.load(ctx, part)
 			if err != nil {
 				cancel(err)
@@ -448,7 +449,7 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	if err != nil {
 		return fail(err)
 	}
-	if err := buildInto(ctx, idx, l, ids, progress); err != nil {
+	if err := buildInto(ctx, idx, l, ids, batchSize, progress); err != nil {
 		return fail(err)
 	}
 	b := idx.NewBatch()

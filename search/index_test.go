@@ -1202,3 +1202,83 @@ func TestKilledServerLeavesSearchCorrect(t *testing.T) {
 		})
 	}
 }
+
+// buildInto loads and indexes in chunks on several goroutines: every live
+// service is indexed once, progress only grows and ends at the total, and
+// a cancelled build or a failing load stops with its error.
+func TestBuildIntoChunks(t *testing.T) {
+	t.Parallel()
+	e, s := newDemoEngine(t)
+	ctx := context.Background()
+	var ids []string
+	rs, err := s.DB().Read.QueryContext(ctx, `SELECT id FROM service ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id string
+		rs.Scan(&id)
+		ids = append(ids, id)
+	}
+	rs.Close()
+	want, err := e.idx.DocCount()
+	if err != nil || want < 20 {
+		t.Fatalf("demo index holds %d services (%v)", want, err)
+	}
+	newIndex := func(t *testing.T) bleve.Index {
+		im, err := newMapping()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := bleve.New(filepath.Join(t.TempDir(), "index"), im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { idx.Close() })
+		return idx
+	}
+	l, err := e.newLoader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("all", func(t *testing.T) {
+		idx := newIndex(t)
+		var seen []int
+		if err := buildInto(ctx, idx, l, ids, 7, func(done, total int) {
+			if total != len(ids) {
+				t.Errorf("total %d, want %d", total, len(ids))
+			}
+			seen = append(seen, done)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := idx.DocCount(); n != want {
+			t.Errorf("%d documents, want %d", n, want)
+		}
+		if len(seen) != (len(ids)+6)/7 || !slices.IsSorted(seen) || seen[len(seen)-1] != len(ids) {
+			t.Errorf("progress %v over %d services", seen, len(ids))
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err := buildInto(ctx, newIndex(t), l, ids, 3, func(done, total int) { cancel() })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled build: %v", err)
+		}
+	})
+	t.Run("load fails", func(t *testing.T) {
+		d, err := db.Open(ctx, filepath.Join(t.TempDir(), "closed.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		bad := *l
+		bad.db = d.Read
+		err = buildInto(ctx, newIndex(t), &bad, ids, 5, nil)
+		if err == nil || !strings.Contains(err.Error(), "load services") {
+			t.Errorf("build over a closed database: %v", err)
+		}
+	})
+}
