@@ -34,20 +34,59 @@ import (
 // count services.
 
 // segTable is what the collector knows of each document of one segment,
-// by local document number.
+// by local document number. A document's facet values and places are
+// ranges of shared arrays: a search reads them for every hit, in document
+// order, and one slice per document cost a cache miss per hit.
 type segTable struct {
 	ids    []string  // external id: the service id; "" for a document that cannot be read
 	closed []bool    // temporarily closed
-	vals   [][]int32 // facet values (interned, see docTables.vals): categories, facts, languages
-	places [][]place // physical places, in the service's order; none for a service by phone or online only
+	valOff []int32   // document i's facet values are vals[valOff[i]:valOff[i+1]]
+	vals   []int32   // facet values (interned, see docTables.vals): categories, facts, languages
+	plOff  []int32   // document i's places are pts[plOff[i]:plOff[i+1]] and plIDs alike
+	pts    []geoPt   // physical places, in the service's order; none for a service by phone or online only
+	plIDs  []string  // their service_at_location ids
 	minAge []float64 // eligibility ages (0 and 200 when unset)
 	maxAge []float64
 }
+
+// geoPt is a place's point.
+type geoPt struct{ lat, lon float64 }
 
 // place is one physical place of a service.
 type place struct {
 	id       string // service_at_location id
 	lat, lon float64
+}
+
+// row is one document's line of a table.
+type row struct {
+	id             string
+	closed         bool
+	vals           []int32
+	places         []place
+	minAge, maxAge float64
+}
+
+func newSegTable(n int) *segTable {
+	return &segTable{
+		ids: make([]string, 0, n), closed: make([]bool, 0, n), valOff: append(make([]int32, 0, n+1), 0),
+		plOff: append(make([]int32, 0, n+1), 0), minAge: make([]float64, 0, n), maxAge: make([]float64, 0, n),
+	}
+}
+
+// add appends the next document's row.
+func (t *segTable) add(r row) {
+	t.ids = append(t.ids, r.id)
+	t.closed = append(t.closed, r.closed)
+	t.vals = append(t.vals, r.vals...)
+	t.valOff = append(t.valOff, int32(len(t.vals)))
+	for _, p := range r.places {
+		t.pts = append(t.pts, geoPt{p.lat, p.lon})
+		t.plIDs = append(t.plIDs, p.id)
+	}
+	t.plOff = append(t.plOff, int32(len(t.pts)))
+	t.minAge = append(t.minAge, r.minAge)
+	t.maxAge = append(t.maxAge, r.maxAge)
 }
 
 // facetValue is one interned facet value.
@@ -115,13 +154,6 @@ func (t *docTables) snapshotTables(snap *scorch.IndexSnapshot) ([]*segTable, []f
 
 var tableFields = []string{fCat, fFact, fLang, fClosed, fPlace, fMinAge, fMaxAge}
 
-func newSegTable(n int) *segTable {
-	return &segTable{
-		ids: make([]string, n), closed: make([]bool, n), vals: make([][]int32, n),
-		places: make([][]place, n), minAge: make([]float64, n), maxAge: make([]float64, n),
-	}
-}
-
 // build reads one segment's table. Call with mu held.
 func (t *docTables) build(ss *scorch.SegmentSnapshot) (*segTable, error) {
 	n := int(ss.Segment().Count())
@@ -130,7 +162,7 @@ func (t *docTables) build(ss *scorch.SegmentSnapshot) (*segTable, error) {
 	var dvs segment.DocVisitState
 	for doc := range n {
 		id, err := ss.DocID(uint64(doc))
-		err = t.fill(tab, doc, id, err, func(visit index.DocValueVisitor) (err error) {
+		r, err := t.read(id, err, func(visit index.DocValueVisitor) (err error) {
 			if dv != nil {
 				dvs, err = dv.VisitDocValues(uint64(doc), tableFields, visit, dvs)
 			}
@@ -139,24 +171,23 @@ func (t *docTables) build(ss *scorch.SegmentSnapshot) (*segTable, error) {
 		if err != nil {
 			return nil, err
 		}
+		tab.add(r)
 	}
 	return tab, nil
 }
 
-// fill sets a table's row from the document's id and doc values. Call
+// read makes a table's row from the document's id and doc values. Call
 // with mu held.
-func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDocValues func(index.DocValueVisitor) error) error {
-	tab.ids[doc], tab.closed[doc], tab.vals[doc], tab.places[doc] = "", false, nil, nil
-	tab.minAge[doc], tab.maxAge[doc] = 0, 200
+func (t *docTables) read(id []byte, idErr error, visitDocValues func(index.DocValueVisitor) error) (row, error) {
+	r := row{minAge: 0, maxAge: 200}
 	if idErr != nil || id == nil {
-		return nil // deleted and gone: never a hit
+		return r, nil // deleted and gone: never a hit
 	}
-	var vals []int32
 	var order []int
 	err := visitDocValues(func(field string, term []byte) {
 		switch field {
 		case fClosed:
-			tab.closed[doc] = string(term) == "1"
+			r.closed = string(term) == "1"
 		case fPlace:
 			// "n service_at_location_id lat lon": doc values come sorted,
 			// n restores the service's order
@@ -168,7 +199,7 @@ func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDo
 			lat, err2 := strconv.ParseFloat(f[2], 64)
 			lon, err3 := strconv.ParseFloat(f[3], 64)
 			if err1 == nil && err2 == nil && err3 == nil {
-				tab.places[doc] = append(tab.places[doc], place{id: f[1], lat: lat, lon: lon})
+				r.places = append(r.places, place{id: f[1], lat: lat, lon: lon})
 				order = append(order, n)
 			}
 		case fMinAge, fMaxAge:
@@ -176,9 +207,9 @@ func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDo
 			if shift, err := pc.Shift(); err == nil && shift == 0 {
 				if i64, err := pc.Int64(); err == nil {
 					if field == fMinAge {
-						tab.minAge[doc] = numeric.Int64ToFloat64(i64)
+						r.minAge = numeric.Int64ToFloat64(i64)
 					} else {
-						tab.maxAge[doc] = numeric.Int64ToFloat64(i64)
+						r.maxAge = numeric.Int64ToFloat64(i64)
 					}
 				}
 			}
@@ -190,13 +221,13 @@ func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDo
 				t.vals = append(t.vals, fv)
 				t.valIDs[fv] = id
 			}
-			vals = append(vals, id)
+			r.vals = append(r.vals, id)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("search: reading doc values: %w", err)
+		return row{}, fmt.Errorf("search: reading doc values: %w", err)
 	}
-	if ps := tab.places[doc]; len(ps) > 1 {
+	if ps := r.places; len(ps) > 1 {
 		sorted := make([]place, len(ps))
 		idx := make([]int, len(ps))
 		for i := range idx {
@@ -206,11 +237,10 @@ func (t *docTables) fill(tab *segTable, doc int, id []byte, idErr error, visitDo
 		for i, k := range idx {
 			sorted[i] = ps[k]
 		}
-		tab.places[doc] = sorted
+		r.places = sorted
 	}
-	tab.vals[doc] = vals
-	tab.ids[doc] = string(id)
-	return nil
+	r.id = string(id)
+	return r, nil
 }
 
 // rowReader reads one document's row at a time, for an index that is not
@@ -227,9 +257,11 @@ func (rr *rowReader) row(id index.IndexInternalID) (*segTable, error) {
 	ext, err := rr.r.ExternalID(id)
 	rr.t.mu.Lock()
 	defer rr.t.mu.Unlock()
-	err = rr.t.fill(rr.tab, 0, []byte(ext), err, func(visit index.DocValueVisitor) error {
+	r, err := rr.t.read([]byte(ext), err, func(visit index.DocValueVisitor) error {
 		return rr.dvr.VisitDocValues(id, visit)
 	})
+	rr.tab = newSegTable(1)
+	rr.tab.add(r)
 	return rr.tab, err
 }
 
@@ -271,10 +303,19 @@ type entry struct {
 	closed bool
 	dist   float64 // miles when sorting by distance (+Inf for a service with no place), else 0
 	score  float64
-	id     string
+	id     string // set for the page only, or when tab is nil
 	place  string // the place it is shown at: the nearest to the point, else its first (set for the page only)
 	tab    *segTable
 	local  uint32
+	pl     int32 // the nearest place to the point, in tab.pts; -1 for none or the first
+}
+
+// ident is the service id.
+func (a *entry) ident() string {
+	if a.tab != nil {
+		return a.tab.ids[a.local]
+	}
+	return a.id
 }
 
 // before says whether a ranks before b: open before temporarily closed,
@@ -289,7 +330,7 @@ func (a *entry) before(b *entry) bool {
 	if a.score != b.score {
 		return a.score > b.score
 	}
-	return a.id < b.id
+	return a.ident() < b.ident()
 }
 
 const metresPerMile = 1609.344
@@ -329,7 +370,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		rows = &rowReader{t: tables, r: r, dvr: dvr, tab: newSegTable(1)}
+		rows = &rowReader{t: tables, r: r, dvr: dvr}
 	}
 
 	// The context bleve's own search sets up for its searchers.
@@ -388,19 +429,15 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		if spec.age > 0 && (tab.minAge[local] > spec.age || tab.maxAge[local] < spec.age) {
 			continue
 		}
-		en := entry{closed: tab.closed[local], score: score, id: tab.ids[local], tab: tab, local: uint32(local)}
-		if rows != nil { // its one-row table is reused: take the place now
-			en.tab = nil
-			if ps := tab.places[local]; len(ps) > 0 {
-				en.place = ps[0].id
-			}
-		}
+		en := entry{closed: tab.closed[local], score: score, tab: tab, local: uint32(local), pl: -1}
+		from, to := tab.plOff[local], tab.plOff[local+1]
 		if spec.point {
-			if ps := tab.places[local]; len(ps) > 0 {
+			if from < to {
 				best := math.Inf(1)
-				for _, p := range ps {
+				for k := from; k < to; k++ {
+					p := tab.pts[k]
 					if km := geo.Haversin(spec.lon, spec.lat, p.lon, p.lat); km < best {
-						best, en.place = km, p.id
+						best, en.pl = km, k
 					}
 				}
 				if spec.radius > 0 && best*1000 > spec.radius {
@@ -413,7 +450,15 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 				en.dist = math.Inf(1)
 			}
 		}
-		for _, v := range tab.vals[local] {
+		if rows != nil { // its one-row table is read afresh for each hit
+			en.id, en.tab = tab.ids[local], nil
+			if en.pl >= 0 {
+				en.place = tab.plIDs[en.pl]
+			} else if from < to {
+				en.place = tab.plIDs[from]
+			}
+		}
+		for _, v := range tab.vals[tab.valOff[local]:tab.valOff[local+1]] {
 			if int(v) >= len(counts) { // a value first seen by the row reader
 				vals = tables.values()
 				counts = append(counts, make([]int, len(vals)-len(counts))...)
@@ -468,9 +513,12 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	hits = hits[:want]
 	for i := range hits {
 		h := &hits[i]
-		if h.tab != nil && h.place == "" {
-			if ps := h.tab.places[h.local]; len(ps) > 0 {
-				h.place = ps[0].id
+		if t := h.tab; t != nil {
+			h.id = t.ids[h.local]
+			if h.pl >= 0 {
+				h.place = t.plIDs[h.pl]
+			} else if from, to := t.plOff[h.local], t.plOff[h.local+1]; from < to {
+				h.place = t.plIDs[from]
 			}
 		}
 		h.tab = nil

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"github.com/google/uuid"
@@ -663,14 +662,21 @@ func (q *disMaxQuery) Searcher(ctx context.Context, i index.IndexReader, m mappi
 	if len(ss) == 0 {
 		return searcher.NewMatchNoneSearcher(i)
 	}
-	return &disMaxSearcher{searchers: ss, currs: make([]*search.DocumentMatch, len(ss)), tie: q.tie, boost: q.boost, explain: options.Explain}, nil
+	return &disMaxSearcher{searchers: ss, currs: make([]*search.DocumentMatch, len(ss)), ids: make([]uint64, len(ss)),
+		tie: q.tie, boost: q.boost, explain: options.Explain}, nil
 }
 
 // disMaxSearcher walks its searchers in step, by document, like bleve's
 // disjunction searcher.
 type disMaxSearcher struct {
-	searchers   []search.Searcher
-	currs       []*search.DocumentMatch
+	searchers []search.Searcher
+	currs     []*search.DocumentMatch
+	// ids are the document numbers of currs (scorch's internal ids, read
+	// once per match rather than at every comparison); done for nil.
+	ids []uint64
+	// generic is set when ids are not scorch's (bleve's in-memory index,
+	// in tests): they are compared as bytes.
+	generic     bool
 	tie, boost  float64
 	explain     bool
 	initialized bool
@@ -680,24 +686,65 @@ var _ search.Searcher = (*disMaxSearcher)(nil)
 
 func (s *disMaxSearcher) init(ctx *search.SearchContext) error {
 	for i, sub := range s.searchers {
-		var err error
-		if s.currs[i], err = sub.Next(ctx); err != nil {
+		d, err := sub.Next(ctx)
+		if err != nil {
 			return err
 		}
+		s.set(i, d)
 	}
 	s.initialized = true
 	return nil
 }
 
-// next scores the lowest document any searcher is on and moves those
-// searchers past it.
-func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+// done is the id of a searcher that has no more matches: above any
+// document number.
+const done = math.MaxUint64
+
+// set makes d the current match of searcher i.
+func (s *disMaxSearcher) set(i int, d *search.DocumentMatch) {
+	s.currs[i] = d
+	switch {
+	case d == nil:
+		s.ids[i] = done
+	case len(d.IndexInternalID) == 8:
+		s.ids[i] = d.IndexInternalID.Value()
+	default:
+		s.generic = true
+	}
+}
+
+// lowest is the searcher on the lowest document, -1 when all are done.
+func (s *disMaxSearcher) lowest() int {
 	first := -1
+	if !s.generic {
+		low := uint64(done)
+		for i, id := range s.ids {
+			if id < low {
+				first, low = i, id
+			}
+		}
+		return first
+	}
 	for i, c := range s.currs {
-		if c != nil && (first < 0 || cmpID(c.IndexInternalID, s.currs[first].IndexInternalID) < 0) {
+		if c != nil && (first < 0 || c.IndexInternalID.Compare(s.currs[first].IndexInternalID) < 0) {
 			first = i
 		}
 	}
+	return first
+}
+
+// on reports whether searcher i is on document d (number n).
+func (s *disMaxSearcher) on(i int, d *search.DocumentMatch, n uint64) bool {
+	if !s.generic {
+		return s.ids[i] == n
+	}
+	return s.currs[i] != nil && s.currs[i].IndexInternalID.Equals(d.IndexInternalID)
+}
+
+// next scores the lowest document any searcher is on and moves those
+// searchers past it.
+func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	first := s.lowest()
 	if first < 0 {
 		return nil, nil
 	}
@@ -709,12 +756,12 @@ func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch,
 	if s.explain && rv.Expl != nil {
 		expl = append(expl, rv.Expl)
 	}
+	n := s.ids[first]
 	for i := first; i < len(s.currs); i++ {
-		c := s.currs[i]
-		if c == nil || cmpID(c.IndexInternalID, rv.IndexInternalID) != 0 {
+		if !s.on(i, rv, n) {
 			continue
 		}
-		if c != rv {
+		if c := s.currs[i]; c != rv {
 			sum += c.Score
 			best = max(best, c.Score)
 			if s.explain && c.Expl != nil {
@@ -723,25 +770,17 @@ func (s *disMaxSearcher) next(ctx *search.SearchContext) (*search.DocumentMatch,
 			rv.FieldTermLocations = append(rv.FieldTermLocations, c.FieldTermLocations...)
 			ctx.DocumentMatchPool.Put(c)
 		}
-		var err error
-		if s.currs[i], err = s.searchers[i].Next(ctx); err != nil {
+		d, err := s.searchers[i].Next(ctx)
+		if err != nil {
 			return nil, err
 		}
+		s.set(i, d)
 	}
 	rv.Score = s.boost * (best + s.tie*(sum-best))
 	if s.explain {
 		rv.Expl = &search.Explanation{Value: rv.Score, Message: fmt.Sprintf("%g x (best + %g x rest) of:", s.boost, s.tie), Children: expl}
 	}
 	return rv, nil
-}
-
-// cmpID compares internal ids: scorch's are big-endian document numbers,
-// compared as numbers (bytes.Compare was a tenth of a search's time).
-func cmpID(a, b index.IndexInternalID) int {
-	if len(a) == 8 && len(b) == 8 {
-		return cmp.Compare(a.Value(), b.Value())
-	}
-	return a.Compare(b)
 }
 
 func (s *disMaxSearcher) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
@@ -760,14 +799,15 @@ func (s *disMaxSearcher) Advance(ctx *search.SearchContext, id index.IndexIntern
 		}
 	}
 	for i, c := range s.currs {
-		if c == nil || cmpID(c.IndexInternalID, id) >= 0 {
+		if c == nil || !s.generic && s.ids[i] >= id.Value() || s.generic && c.IndexInternalID.Compare(id) >= 0 {
 			continue
 		}
 		ctx.DocumentMatchPool.Put(c)
-		var err error
-		if s.currs[i], err = s.searchers[i].Advance(ctx, id); err != nil {
+		d, err := s.searchers[i].Advance(ctx, id)
+		if err != nil {
 			return nil, err
 		}
+		s.set(i, d)
 	}
 	return s.next(ctx)
 }
