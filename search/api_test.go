@@ -781,3 +781,71 @@ func TestFallbackWithoutIndex(t *testing.T) {
 		t.Errorf("fallback pages %d services, one page %d, live %d", len(paged), len(all), len(liveServices(t, v.db)))
 	}
 }
+
+// TestFallbackNearPoint: while the index is missing, a search near a ZIP
+// code keeps the radius (the hotline asks within 10 miles first), ranks
+// nearest first and names the nearest place, as the index does.
+func TestFallbackNearPoint(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.engine(t, nil) // never built
+	built := v.builtEngine(t)
+	point := func(salID string) (lat, lon float64, ok bool) {
+		err := v.db.Read.QueryRow(`SELECT l.latitude, l.longitude FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+			WHERE sal.id = ? AND l.latitude IS NOT NULL`, salID).Scan(&lat, &lon)
+		return lat, lon, err == nil
+	}
+	for _, p := range []Params{
+		{ZIP: "64127", Radius: "10", Categories: []string{"employment"}, PerPage: "50"},
+		{ZIP: "66102", Radius: "3", PerPage: "50"},
+		{ZIP: "64127", Text: "job", Sort: "distance", PerPage: "50"},
+	} {
+		q, err := ParseQuery(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := find(t, e, q)
+		if !res.Fallback {
+			t.Fatal("not a fallback answer")
+		}
+		got, want := hitIDs(res), hitIDs(find(t, built, q))
+		if p.Text == "" { // the fallback has no misspellings or synonyms in names only: compare browsing
+			gs, ws := slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+			if !slices.Equal(gs, ws) {
+				t.Errorf("%+v: the fallback finds\n%v\nthe index finds\n%v", p, gs, ws)
+			}
+		}
+		if len(got) == 0 || res.Total != len(got) {
+			t.Errorf("%+v: %d hits, total %d", p, len(got), res.Total)
+		}
+		last, remote, closed := -1.0, false, false
+		for _, h := range res.Hits {
+			var status string
+			if err := v.db.Read.QueryRow(`SELECT status FROM service WHERE id = ?`, h.ServiceID).Scan(&status); err != nil {
+				t.Fatal(err)
+			}
+			if c := status == "temporarily closed"; c != closed { // closed rank last, in the same order
+				if closed {
+					t.Errorf("%+v: %s (open) after a temporarily closed one", p, h.ServiceID)
+				}
+				last, remote, closed = -1, false, c
+			}
+			lat, lon, ok := point(h.PlaceID)
+			if !ok {
+				remote = true // by phone or online: after every place
+				continue
+			}
+			if remote {
+				t.Errorf("%+v: %s (at a place) after a service with none", p, h.ServiceID)
+			}
+			d := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: lat, Lon: lon})
+			if d < last-1e-9 {
+				t.Errorf("%+v: %s at %.2f miles after one at %.2f", p, h.ServiceID, d, last)
+			}
+			if q.Radius > 0 && d > q.Radius {
+				t.Errorf("%+v: %s at %.2f miles, outside the radius", p, h.ServiceID, d)
+			}
+			last = d
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package search
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 
@@ -12,7 +15,9 @@ import (
 // fallback answers from SQL while the index is missing or rebuilding: the
 // same words and synonyms (every need must appear in the name, description
 // or organization name), the category, fact, language and age filters, no
-// misspellings, no distance, no "open now" and no facets. Results say so.
+// misspellings, no "open now" and no facets. Near a point it keeps the
+// radius and ranks nearest first (it has no relevance to rank by), each
+// service at its nearest place; elsewhere by name. Results say so.
 func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 	where := []string{"s.status IN ('active', 'temporarily closed')"}
 	var args []any
@@ -69,6 +74,9 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		args = append(args, q.Age, q.Age)
 	}
 	cond := " FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE " + strings.Join(where, " AND ")
+	if q.HasPoint {
+		return e.fallbackNear(ctx, q, cond, args)
+	}
 	db := e.store.DB().Read
 	res := &Result{Fallback: true, Facets: map[string][]Facet{}}
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*)"+cond, args...).Scan(&res.Total); err != nil {
@@ -88,6 +96,67 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		res.Hits = append(res.Hits, h)
 	}
 	return res, rs.Err()
+}
+
+// fallbackNear is the fallback near a point: the services matching cond,
+// each at its nearest physical place, within the radius (services by phone
+// or online only always, last), nearest first, temporarily closed last.
+func (e *Engine) fallbackNear(ctx context.Context, q Query, cond string, args []any) (*Result, error) {
+	rs, err := e.store.DB().Read.QueryContext(ctx, `SELECT s.id, s.status = 'temporarily closed', s.name, COALESCE(sal.id, ''),
+		l.latitude, l.longitude, COALESCE(l.location_type, '')`+strings.Replace(cond, " WHERE ", `
+		LEFT JOIN service_at_location sal ON sal.service_id = s.id
+		LEFT JOIN location l ON l.id = sal.location_id WHERE `, 1)+` ORDER BY s.rowid, sal.rowid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	type near struct {
+		hit    Hit
+		closed bool
+		name   string
+		miles  float64 // +Inf: no physical place
+	}
+	var found []*near
+	at := directory.Point{Lat: q.Lat, Lon: q.Lon}
+	for rs.Next() {
+		var id, name, salID, ltype string
+		var closed bool
+		var lat, lon sql.NullFloat64
+		if err := rs.Scan(&id, &closed, &name, &salID, &lat, &lon, &ltype); err != nil {
+			return nil, err
+		}
+		if len(found) == 0 || found[len(found)-1].hit.ServiceID != id {
+			found = append(found, &near{hit: Hit{ServiceID: id}, closed: closed, name: name, miles: math.Inf(1)})
+		}
+		n := found[len(found)-1]
+		if salID == "" || ltype == "virtual" || !lat.Valid || !lon.Valid {
+			continue
+		}
+		if d := directory.Miles(at, directory.Point{Lat: lat.Float64, Lon: lon.Float64}); d < n.miles {
+			n.miles, n.hit.PlaceID = d, salID
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	found = slices.DeleteFunc(found, func(n *near) bool { return q.Radius > 0 && !math.IsInf(n.miles, 1) && n.miles > q.Radius })
+	slices.SortStableFunc(found, func(a, b *near) int {
+		if a.closed != b.closed {
+			if a.closed {
+				return 1
+			}
+			return -1
+		}
+		if c := cmp.Compare(a.miles, b.miles); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	res := &Result{Fallback: true, Facets: map[string][]Facet{}, Total: len(found)}
+	for _, n := range found[min(len(found), (q.Page-1)*q.PerPage):min(len(found), q.Page*q.PerPage)] {
+		res.Hits = append(res.Hits, n.hit)
+	}
+	return res, nil
 }
 
 // within reports whether term id falls under c, a category key or a
