@@ -42,6 +42,10 @@ type conversation struct {
 	Page                          int
 	ReferralID                    string
 	known                         bool
+	// logReferral, when set, records the referral of the results being
+	// texted; the conversation's write runs it first (one commit with the
+	// answer) and keeps its id.
+	logReferral ReferralWrite
 }
 
 var (
@@ -239,12 +243,12 @@ func (cv *Conversations) list(ctx context.Context, c *conversation, sid, prefix 
 		ids = append(ids, p.ServiceID)
 	}
 	if cv.Referrals != nil && IsE164(c.Phone) {
-		id, err := cv.Referrals.LogReferral(ctx, NewReferral{Phone: c.Phone, Language: c.Lang, Channel: "sms", Need: c.Need, ZIP: c.ZIP,
+		write, err := cv.Referrals.LogReferral(ctx, NewReferral{Phone: c.Phone, Language: c.Lang, Channel: "sms", Need: c.Need, ZIP: c.ZIP,
 			ServiceIDs: ids, Key: "sms:" + sid + ":referral"})
 		if err != nil {
 			return "", err
 		}
-		c.ReferralID = id
+		c.logReferral = write
 	}
 	return prefix + listBody(c.Lang, c.Results[c.Page:end], end < len(c.Results), true), nil
 }
@@ -352,6 +356,13 @@ func (cv *Conversations) load(ctx context.Context, phone string) (*conversation,
 func (cv *Conversations) saveTx(c *conversation) func(context.Context, *sql.Tx) error {
 	now := cv.now()
 	return func(ctx context.Context, tx *sql.Tx) error {
+		if c.logReferral != nil {
+			id, err := c.logReferral(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("log referral: %w", err)
+			}
+			c.ReferralID = id
+		}
 		results, err := json.Marshal(c.Results)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package hotline
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -63,10 +64,11 @@ func (p Place) summary(lang string) string {
 // Referrals is the referral log as the hotline uses it (cmd adapts
 // referral.Store). Every method is safe to repeat with the same key.
 type Referrals interface {
-	// LogReferral records that the person was given these services and
-	// returns the referral's id; a second call with the same Key returns the
-	// first referral.
-	LogReferral(ctx context.Context, r NewReferral) (string, error)
+	// LogReferral checks a referral of the services the person was given
+	// and returns the write that records it, to run in a write transaction
+	// of the caller's (with what must commit with it), which returns the
+	// referral's id; with the Key of an earlier referral, that one's.
+	LogReferral(ctx context.Context, r NewReferral) (ReferralWrite, error)
 	// Consent records the person's answer to the follow-up question, with
 	// the exact words they heard; given plans the follow-ups of referralID.
 	Consent(ctx context.Context, referralID string, given bool, words, channel string) error
@@ -74,6 +76,10 @@ type Referrals interface {
 	// new referral made for it (by Key).
 	Callback(ctx context.Context, c CallbackRequest) error
 }
+
+// ReferralWrite records a referral in tx and returns its id. It may run
+// more than once, as a db.Batcher job may, with the same result.
+type ReferralWrite func(ctx context.Context, tx *sql.Tx) (string, error)
 
 // NewReferral is a referral the hotline logs.
 type NewReferral struct {

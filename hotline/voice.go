@@ -427,9 +427,17 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	for i, p := range places {
 		ids[i] = p.ServiceID
 	}
-	id, err := v.Referrals.LogReferral(ctx, NewReferral{Phone: c.From, Language: c.Lang, Channel: "voice", Need: need, ZIP: c.ZIP,
+	write, err := v.Referrals.LogReferral(ctx, NewReferral{Phone: c.From, Language: c.Lang, Channel: "voice", Need: need, ZIP: c.ZIP,
 		ServiceIDs: ids, Key: fmt.Sprintf("voice:%s:referral:%d", c.SID, c.Page)})
 	if err != nil {
+		return err
+	}
+	// Committed before the text goes: a caller who hangs up keeps it.
+	var id string
+	if err := v.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		id, err = write(ctx, tx)
+		return err
+	}); err != nil {
 		return err
 	}
 	c.ReferralID = id

@@ -2,6 +2,7 @@ package hotline
 
 import (
 	"context"
+	"database/sql"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -57,14 +58,16 @@ type fakeReferrals struct {
 	callbacks map[string]CallbackRequest
 }
 
-func (f *fakeReferrals) LogReferral(_ context.Context, n NewReferral) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *fakeReferrals) LogReferral(_ context.Context, n NewReferral) (ReferralWrite, error) {
 	if !IsE164(n.Phone) || len(n.ServiceIDs) == 0 || n.Key == "" {
-		return "", apperr.Errorf(apperr.EINVALID, "bad referral %+v", n)
+		return nil, apperr.Errorf(apperr.EINVALID, "bad referral %+v", n)
 	}
-	f.referrals[n.Key] = n
-	return "ref-" + n.Key, nil
+	return func(context.Context, *sql.Tx) (string, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.referrals[n.Key] = n
+		return "ref-" + n.Key, nil
+	}, nil
 }
 
 func (f *fakeReferrals) Consent(_ context.Context, id string, given bool, words, channel string) error {

@@ -63,10 +63,37 @@ type querier interface {
 // Bad input is EINVALID with a message that names the field, e.g.
 // "client.phone: ..." or "service_ids[1]: no service with id ...".
 func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral, created bool, err error) {
+	write, err := s.PrepareReferral(ctx, n)
+	if err != nil {
+		return nil, false, err
+	}
+	err = s.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		r, created, err = write(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return r, created, nil
+}
+
+// ReferralWrite records a prepared referral in tx, a write transaction (a
+// db.Batcher job's), and returns it, with created false when a referral
+// with the same idempotency key was there first. Like any job it may run
+// more than once (its batch could not commit) and gives the same answer.
+type ReferralWrite func(ctx context.Context, tx *sql.Tx) (r *Referral, created bool, err error)
+
+// PrepareReferral is CreateReferral up to the write: it checks n, finds
+// an earlier referral with its key, and copies what the referral keeps of
+// each service (reads, outside any write transaction). The caller runs the
+// write in its own transaction, with what else must commit with it (the
+// hotline's answer to a text).
+func (s *Store) PrepareReferral(ctx context.Context, n NewReferral) (ReferralWrite, error) {
 	now := s.now()
 	phone, err := NormalizePhone(n.Client.Phone)
 	if err != nil {
-		return nil, false, prefixed("client", err)
+		return nil, prefixed("client", err)
 	}
 	n.Client.Phone = phone
 	n.Client.Name = strings.TrimSpace(n.Client.Name)
@@ -86,21 +113,21 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 	}
 	n.ServiceIDs = ids
 	if err := n.Validate(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 
 	// A retry finds the first referral before looking anything up: the
 	// listing may have changed since, and the answer must not.
 	if n.IdempotencyKey != "" {
-		r, err := s.findReferralByKey(ctx, s.db.Read, n.IdempotencyKey)
+		first, err := s.findReferralByKey(ctx, s.db.Read, n.IdempotencyKey)
 		if err == nil {
-			return r, false, nil
+			return func(context.Context, *sql.Tx) (*Referral, bool, error) { return first, false, nil }, nil
 		} else if apperr.Code(err) != apperr.ENOTFOUND {
-			return nil, false, err
+			return nil, err
 		}
 	}
 
-	r = &Referral{
+	r := &Referral{
 		ID:             uuid.NewString(),
 		Channel:        n.Channel,
 		NeedCategory:   n.NeedCategory,
@@ -114,47 +141,42 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 	for i, id := range n.ServiceIDs {
 		name, org, ph, err := s.Lookup.Snapshot(ctx, id)
 		if apperr.Code(err) == apperr.ENOTFOUND {
-			return nil, false, invalid(fmt.Sprintf("service_ids[%d]", i), "no service with id %s", clip(id))
+			return nil, invalid(fmt.Sprintf("service_ids[%d]", i), "no service with id %s", clip(id))
 		} else if err != nil {
-			return nil, false, fmt.Errorf("snapshot service %s: %w", id, err)
+			return nil, fmt.Errorf("snapshot service %s: %w", id, err)
 		}
 		r.Services = append(r.Services, ReferredService{ServiceID: id, Name: name, Organization: org, Phone: ph})
 	}
 
-	// One write job, committed with the other requests' (group commit):
-	// the hotline logs a referral on every texted result.
-	var first *Referral
-	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+	return func(ctx context.Context, jobTx *sql.Tx) (*Referral, bool, error) {
 		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
-		first = nil
 		if n.IdempotencyKey != "" {
 			// Another process may have committed it since we looked; the
 			// write transaction is exclusive, so this second look is final.
-			f, err := s.findReferralByKey(ctx, tx, n.IdempotencyKey)
+			first, err := s.findReferralByKey(ctx, tx, n.IdempotencyKey)
 			if err == nil {
-				first = f
-				return nil
+				return first, false, nil
 			} else if apperr.Code(err) != apperr.ENOTFOUND {
-				return err
+				return nil, false, err
 			}
 		}
 		cl, evs, err := upsertClient(ctx, tx, n.Client, n.CreatedBy, now)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		r.ClientID, r.Client = cl.ID, cl
 		if err := r.Validate(); err != nil {
-			return err
+			return nil, false, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO referral (id, client_id, channel, need_category, zip, created_by, notes,
 			created_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)`,
 			r.ID, r.ClientID, r.Channel, r.NeedCategory, r.ZIP, r.CreatedBy, r.Notes, formatTime(r.CreatedAt), nullString(r.IdempotencyKey)); err != nil {
-			return constraintError(err)
+			return nil, false, constraintError(err)
 		}
 		for i, rs := range r.Services {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO referral_service (referral_id, position, service_id, name, organization, phone)
 				VALUES (?,?,?,?,?,?)`, r.ID, i, rs.ServiceID, rs.Name, rs.Organization, rs.Phone); err != nil {
-				return constraintError(err)
+				return nil, false, constraintError(err)
 			}
 		}
 		for i := range evs {
@@ -162,17 +184,13 @@ func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral,
 		}
 		evs = append(evs, newEvent{ReferralID: r.ID, ClientID: r.ClientID, Actor: r.CreatedBy, At: now, Action: ActionReferralCreated, After: referralView(r)})
 		if err := writeEvents(ctx, tx, evs...); err != nil {
-			return err
+			return nil, false, err
 		}
-		return s.scheduleFollowups(ctx, tx, r, now)
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if first != nil {
-		return first, false, nil
-	}
-	return r, true, nil
+		if err := s.scheduleFollowups(ctx, tx, r, now); err != nil {
+			return nil, false, err
+		}
+		return r, true, nil
+	}, nil
 }
 
 // upsertClient finds the client with in.Phone, updating what in says that

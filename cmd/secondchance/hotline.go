@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -125,16 +126,22 @@ type hotlineReferrals struct{ s *referral.Store }
 
 var _ hotline.Referrals = hotlineReferrals{}
 
-func (r hotlineReferrals) LogReferral(ctx context.Context, n hotline.NewReferral) (string, error) {
-	ref, _, err := r.s.CreateReferral(ctx, referral.NewReferral{
+func (r hotlineReferrals) LogReferral(ctx context.Context, n hotline.NewReferral) (hotline.ReferralWrite, error) {
+	write, err := r.s.PrepareReferral(ctx, referral.NewReferral{
 		Client:  referral.Client{Phone: n.Phone, Language: n.Language},
 		Channel: n.Channel, NeedCategory: n.Need, ZIP: n.ZIP, ServiceIDs: n.ServiceIDs,
 		CreatedBy: referral.SystemActorPrefix + n.Channel, IdempotencyKey: n.Key,
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return ref.ID, nil
+	return func(ctx context.Context, tx *sql.Tx) (string, error) {
+		ref, _, err := write(ctx, tx)
+		if err != nil {
+			return "", err
+		}
+		return ref.ID, nil
+	}, nil
 }
 
 func (r hotlineReferrals) Consent(ctx context.Context, referralID string, given bool, words, channel string) error {
