@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -247,5 +248,44 @@ func TestSMSWebhookRefusals(t *testing.T) {
 	off := newSMSEnv(t, Signature{Disabled: true})
 	if code, _ := off.post(t, inbound("SM021", "+18165550142", "1"), "x"); code != http.StatusOK {
 		t.Errorf("checking off: status %d, want 200", code)
+	}
+}
+
+// The referral of a texted list commits with the answer: when the answer
+// cannot be saved, no referral is left behind (its follow-ups would ask
+// about a list the person never got).
+func TestSMSReferralCommitsWithAnswer(t *testing.T) {
+	t.Parallel()
+	e := newHotlineEnv(t, filepath.Join(t.TempDir(), "h.db"), inHours)
+	ctx := context.Background()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := e.d.Write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := e.d.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM fake_referral`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	exec(`CREATE TABLE fake_referral (key TEXT PRIMARY KEY)`)
+	e.refs.table = true
+	exec(`CREATE TRIGGER no_conversation BEFORE INSERT ON hotline_sms_conversation BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+	s := e.sim("+18165550177")
+	if replies, _, err := s.SMS(ctx, "jobs 64127"); err == nil {
+		t.Errorf("answered %q though the conversation could not be saved", replies)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d referrals left by a text that was not answered", n)
+	}
+	exec(`DROP TRIGGER no_conversation`)
+	if replies, _, err := s.SMS(ctx, "jobs 64127"); err != nil || len(replies) != 1 {
+		t.Fatalf("next text: %q, %v", replies, err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d referrals after an answered text, want 1", n)
 	}
 }

@@ -56,15 +56,23 @@ type fakeReferrals struct {
 	referrals map[string]NewReferral
 	consents  []string
 	callbacks map[string]CallbackRequest
+	// table: also write each referral to table fake_referral in the
+	// caller's transaction, to see what commits with it
+	table bool
 }
 
 func (f *fakeReferrals) LogReferral(_ context.Context, n NewReferral) (ReferralWrite, error) {
 	if !IsE164(n.Phone) || len(n.ServiceIDs) == 0 || n.Key == "" {
 		return nil, apperr.Errorf(apperr.EINVALID, "bad referral %+v", n)
 	}
-	return func(context.Context, *sql.Tx) (string, error) {
+	return func(ctx context.Context, tx *sql.Tx) (string, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.table {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO fake_referral (key) VALUES (?)`, n.Key); err != nil {
+				return "", err
+			}
+		}
 		f.referrals[n.Key] = n
 		return "ref-" + n.Key, nil
 	}, nil
