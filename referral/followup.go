@@ -174,10 +174,28 @@ func newFollowup(referralID, kind string, due, now time.Time, reason string) *Fo
 		DueAt: due.UTC().Truncate(time.Microsecond), Reason: reason, CreatedAt: now, UpdatedAt: now}
 }
 
+// sameNeedWindow is how far back a referral for the same need covers a
+// new one's follow-ups (see scheduleFollowups).
+const sameNeedWindow = 24 * time.Hour
+
 // scheduleFollowups plans a new referral's check-in, reminder and call task
-// (by the policy for its need) when the client may be followed up.
+// (by the policy for its need) when the client may be followed up. A
+// person given several lists for one need within a day (a text search,
+// MORE, a call) is asked once: the follow-ups already planned for their
+// earlier referral for that need cover the new one, which gets none.
 func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, now time.Time) error {
 	if r.Client == nil || !r.Client.CanFollowUp() {
+		return nil
+	}
+	var covered int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM referral p JOIN followup f ON f.referral_id = p.id
+		WHERE p.client_id = ? AND p.id != ? AND p.need_category = ? AND p.created_at >= ?
+		AND f.kind = 'checkin' AND f.state = 'pending'`,
+		r.ClientID, r.ID, r.NeedCategory, formatTime(r.CreatedAt.Add(-sameNeedWindow))).Scan(&covered)
+	if err != nil {
+		return fmt.Errorf("look for follow-ups planned for the same need: %w", err)
+	}
+	if covered > 0 {
 		return nil
 	}
 	st := s.policy().StepsFor(r.NeedCategory)

@@ -724,3 +724,47 @@ func TestRunnerRunLoop(t *testing.T) {
 		t.Errorf("%d texts after the check-in fell due, want 1", n)
 	}
 }
+
+// A person given several lists for one need the same day (a text search,
+// MORE, a call) is asked about them once: the first referral's follow-ups
+// cover the later ones. Another need, the next day, or a first check-in
+// no longer waiting gets follow-ups of its own.
+func TestOneFollowupPerNeedPerDay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	count := func(r *Referral) int {
+		t.Helper()
+		fs, err := e.Followups(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(fs)
+	}
+	jobs := e.create(t, consenting(LanguageEN))
+	more := e.create(t, consenting(LanguageEN))
+	h := consenting(LanguageEN)
+	h.NeedCategory, h.ServiceIDs = "housing", []string{svcMensHouse}
+	housing := e.create(t, h)
+	for _, c := range []struct {
+		name string
+		r    *Referral
+		want int
+	}{{"first", jobs, 3}, {"same need, same day", more, 0}, {"another need", housing, 3}} {
+		if n := count(c.r); n != c.want {
+			t.Errorf("%s: %d follow-ups, want %d", c.name, n, c.want)
+		}
+	}
+	if _, err := e.dir.DB().Write.ExecContext(ctx, `UPDATE followup SET state = 'cancelled' WHERE referral_id = ? AND kind = 'checkin'`, housing.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(e.create(t, h)); n != 3 {
+		t.Errorf("same need after the first check-in was cancelled: %d follow-ups, want 3", n)
+	}
+	e.clock.mu.Lock()
+	e.clock.t = e.clock.t.Add(25 * time.Hour)
+	e.clock.mu.Unlock()
+	if n := count(e.create(t, consenting(LanguageEN))); n != 3 {
+		t.Errorf("same need the next day: %d follow-ups, want 3", n)
+	}
+}
