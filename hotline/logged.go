@@ -155,6 +155,11 @@ func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
 	now := formatTime(l.Now())
 	var stood *LoggedMessage
 	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		if m.With != nil {
+			if err := m.With(ctx, tx); err != nil {
+				return err
+			}
+		}
 		stood, err = l.claimTx(ctx, tx, m, now)
 		return err
 	})
@@ -236,6 +241,11 @@ func (l *Logged) sendLocal(ctx context.Context, m Message, ls localSender, log *
 	var res Result
 	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		res = Result{}
+		if m.With != nil {
+			if err := m.With(ctx, tx); err != nil {
+				return err
+			}
+		}
 		stood, err = l.claimTx(ctx, tx, m, formatTime(now))
 		if err != nil || stood != nil {
 			return err

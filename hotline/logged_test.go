@@ -2,6 +2,7 @@ package hotline
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -233,5 +234,69 @@ func TestLoggedMasksNumbers(t *testing.T) {
 		if strings.Contains(out, "checking in") {
 			t.Errorf("log has the message body:\n%s", out)
 		}
+	}
+}
+
+// A message's With write commits with its log entry, before the request
+// to Twilio: it is there when the text goes, and rolled back with a claim
+// that fails. The outbox sender commits it with the send.
+func TestLoggedWithCommitsWithClaim(t *testing.T) {
+	ctx := context.Background()
+	l, f, _ := newLoggedTwilio(t, ok201)
+	if _, err := l.db.Write.ExecContext(ctx, `CREATE TABLE with_log (ref TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() (n int) {
+		t.Helper()
+		if err := l.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM with_log`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	with := func(ref string) func(context.Context, *sql.Tx) error {
+		requests := f.count()
+		return func(ctx context.Context, tx *sql.Tx) error {
+			if f.count() != requests {
+				t.Errorf("With ran after the request to Twilio")
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO with_log (ref) VALUES (?)`, ref)
+			return err
+		}
+	}
+	m := msg("results:1")
+	m.With = with("results:1")
+	if _, err := l.Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(); n != 1 {
+		t.Errorf("%d rows written with the text, want 1", n)
+	}
+	bad := msg("results:1")
+	bad.Body = "something else"
+	bad.With = with("results:1 again")
+	if _, err := l.Send(ctx, bad); apperr.Code(err) != apperr.ECONFLICT {
+		t.Fatalf("reused ref: %v", err)
+	}
+	if n := rows(); n != 1 {
+		t.Errorf("%d rows: the write of a refused claim was kept", n)
+	}
+
+	// The outbox: claim, send and the With write in one transaction.
+	d := openDB(t)
+	if _, err := d.Write.ExecContext(ctx, `CREATE TABLE with_log (ref TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	o := NewLogged(NewOutbox(d), ProviderOutbox, d, nil)
+	m = msg("results:2")
+	m.With = func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO with_log (ref) VALUES ('results:2')`)
+		return err
+	}
+	if _, err := o.Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM with_log`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("outbox: %d rows written with the text (%v), want 1", n, err)
 	}
 }

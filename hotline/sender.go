@@ -12,6 +12,7 @@ package hotline
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,12 @@ type Message struct {
 	// Ref is the caller's idempotency key, e.g. "followup:<id>": a second
 	// Send with the same Ref never sends a second text.
 	Ref string
+	// With, when set, is a write of the caller's that the Logged sender
+	// commits in the transaction that logs the message, before the text
+	// can go (a referral of the results texted: one commit, not two). It
+	// runs on every Send with the Ref, even one that sends nothing, and
+	// may run more than once (see db.Batcher): it must be idempotent.
+	With func(ctx context.Context, tx *sql.Tx) error
 }
 
 // Validate reports a message that cannot be sent, as EINVALID. The message

@@ -432,21 +432,26 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	if err != nil {
 		return err
 	}
-	// Committed before the text goes: a caller who hangs up keeps it.
+	// The referral commits with the text's log entry, before the text
+	// goes: a caller who hangs up keeps it.
 	var id string
-	if err := v.DB.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	logReferral := func(ctx context.Context, tx *sql.Tx) (err error) {
 		id, err = write(ctx, tx)
 		return err
-	}); err != nil {
-		return err
 	}
-	c.ReferralID = id
 	ref := fmt.Sprintf("voice:%s:text:%d", c.SID, c.Page)
 	body := listText(c.Lang, places, c.Page, false)
-	if _, err := v.Sender.Send(ctx, Message{To: c.From, Body: body, Purpose: "results", Ref: ref}); err != nil {
+	if _, err := v.Sender.Send(ctx, Message{To: c.From, Body: body, Purpose: "results", Ref: ref, With: logReferral}); err != nil {
 		v.log().WarnContext(ctx, "results not texted to caller", "call_sid", c.SID, "err", err)
 		a.say(a.p("notTexted"))
+		// Whether or not the log entry committed, the referral is made
+		// (or found, by its key) on its own.
+		if err := v.DB.Batch.Do(ctx, logReferral); err != nil {
+			return err
+		}
+		c.ReferralID = id
 	} else {
+		c.ReferralID = id
 		c.TextRef = ref
 		a.say(a.p("texted"))
 		if v.Conversations != nil {
