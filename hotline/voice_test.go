@@ -517,60 +517,17 @@ func BenchmarkHotline(b *testing.B) {
 		}
 		think = d
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 30 * time.Second}
+	base := Simulator{Server: server, BaseURL: baseURL, AuthToken: token, To: testTo}
 	var voice, text []time.Duration
-	var mu sync.Mutex
 	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		for c := range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				from := fmt.Sprintf("+1816555%04d", (i*50+c)%10000)
-				script := []string{"1", "1", "64127#", "2", "1", "1", ""}
-				if c%2 == 1 {
-					script = []string{"2", "2", "#", "1", "2", ""}
-				}
-				n := 0
-				s := &Simulator{Server: server, BaseURL: baseURL, AuthToken: token, From: from, To: testTo, Client: client,
-					Input: func(string) (string, bool) {
-						if n >= len(script) {
-							return "", false
-						}
-						time.Sleep(think)
-						n++
-						return script[n-1], true
-					}}
-				tr, err := s.Call(context.Background())
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				var ts []time.Duration
-				for _, m := range []string{"jobs 64127", "2", "more", "vivienda"} {
-					time.Sleep(think)
-					_, took, err := s.SMS(context.Background(), m)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					ts = append(ts, took)
-				}
-				mu.Lock()
-				voice = append(voice, tr.Latencies...)
-				text = append(text, ts...)
-				mu.Unlock()
-			}()
+		res, err := Load(context.Background(), base, LoadOptions{Callers: 50, Think: think, FirstNumber: i * 50})
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
+		voice = append(voice, res.Voice...)
+		text = append(text, res.SMS...)
 	}
-	p99 := func(ds []time.Duration) float64 {
-		if len(ds) == 0 {
-			return 0
-		}
-		slices.Sort(ds)
-		return float64(ds[len(ds)*99/100].Microseconds()) / 1000
-	}
+	p99 := func(ds []time.Duration) float64 { return float64(Percentile(ds, 0.99).Microseconds()) / 1000 }
 	b.ReportMetric(p99(voice), "voice-p99-ms")
 	b.ReportMetric(p99(text), "sms-p99-ms")
 	b.ReportMetric(float64(len(voice)+len(text))/float64(b.N), "webhooks/op")

@@ -86,6 +86,25 @@ func TestHotlineSimulated(t *testing.T) {
 	if smsReplies != 2 {
 		t.Errorf("%d of the 2 texts were handled:\n%s", smsReplies, texted)
 	}
+
+	// Four callers at once, each a whole call and four texts.
+	code, report, errs := runArgs(t, nil, "simulate", "load", "--callers", "4", "--think", "0", "--first-number", "7000")
+	if code != 0 {
+		t.Fatalf("simulate load: %d\n%s\n%s", code, report, errs)
+	}
+	m := regexp.MustCompile(`(?m)^voice +(\d+) webhooks .*p99 [\d.]+ ms.*\nsms +(\d+) webhooks`).FindStringSubmatch(report)
+	if m == nil || m[1] == "0" || m[2] != "16" {
+		t.Errorf("simulate load reported:\n%s", report)
+	}
+	var loadReferrals int
+	d.Read.QueryRow(`SELECT COUNT(*) FROM referral r JOIN referral_client c ON c.id = r.client_id
+		WHERE c.phone LIKE '+181655570%' AND r.channel = 'sms'`).Scan(&loadReferrals)
+	if loadReferrals != 12 { // "jobs 64127", "more" and "vivienda" from each caller
+		t.Errorf("%d SMS referrals from the load test's 4 callers, want 12", loadReferrals)
+	}
+	if code, _, errs := runArgs(t, nil, "simulate", "load", "--callers", "0"); code != 2 || !strings.Contains(errs, "--callers: expected 1 to 1000, got 0") {
+		t.Errorf("simulate load --callers 0: exit %d\n%s", code, errs)
+	}
 }
 
 // waitIndexed waits until search answers from its index rather than its

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -139,6 +140,55 @@ Twilio account, to the outbox at /staff/outbox.`,
 		},
 	}
 	smsCmd.Flags().StringArrayVar(&texts, "text", nil, "a text to send (repeat for a conversation); without it, texts are read from the keyboard")
-	cmd.AddCommand(call, smsCmd)
+
+	var opt hotline.LoadOptions
+	load := &cobra.Command{
+		Use:   "load",
+		Short: "Many simulated callers at once: how fast the hotline answers under load",
+		Long: `Places --callers simulated calls at once, --rounds times, each a whole call
+(English jobs near 64127 with the results texted and follow-ups agreed, or
+Spanish housing, hearing more and declining) followed by four texts to the
+SMS search, and prints how long the server took to answer its webhooks.
+Every call logs referrals and texts results like a real one: point it at a
+test server, never at the live hotline's data. Numbers +1816555xxxx are used
+(--first-number picks where they start).`,
+		Example: `  secondchance simulate load --callers 50 --rounds 3 --think 300ms`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Callers < 1 || opt.Callers > 1000 {
+				return usageError(cmd, "--callers: expected 1 to 1000, got %d", opt.Callers)
+			}
+			if opt.Rounds < 1 {
+				return usageError(cmd, "--rounds: expected 1 or more, got %d", opt.Rounds)
+			}
+			if opt.Think < 0 {
+				return usageError(cmd, "--think: expected a duration of 0 or more, got %s", opt.Think)
+			}
+			s := sim(cmd, nil)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%d callers at once, %d round(s), %s between keys, against %s\n", opt.Callers, opt.Rounds, opt.Think, s.Server)
+			start := time.Now()
+			res, err := hotline.Load(cmd.Context(), *s, opt)
+			if err != nil {
+				return err
+			}
+			ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+			for _, k := range []struct {
+				name string
+				ds   []time.Duration
+			}{{"voice", res.Voice}, {"sms", res.SMS}} {
+				fmt.Fprintf(out, "%-5s %5d webhooks  p50 %s  p90 %s  p99 %s  max %s\n", k.name, len(k.ds),
+					ms(hotline.Percentile(k.ds, .5)), ms(hotline.Percentile(k.ds, .9)), ms(hotline.Percentile(k.ds, .99)), ms(hotline.Percentile(k.ds, 1)))
+			}
+			fmt.Fprintf(out, "(%s in all)\n", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	lf := load.Flags()
+	lf.IntVar(&opt.Callers, "callers", 50, "simulated people calling at once")
+	lf.IntVar(&opt.Rounds, "rounds", 1, "how many times they all call")
+	lf.DurationVar(&opt.Think, "think", 300*time.Millisecond, "how long a caller listens before each key or text (0: at once)")
+	lf.IntVar(&opt.FirstNumber, "first-number", 0, "the last four digits of the first caller's number (+1816555xxxx)")
+	cmd.AddCommand(call, smsCmd, load)
 	return cmd
 }

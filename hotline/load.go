@@ -1,0 +1,121 @@
+package hotline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// LoadOptions shape a load test of the hotline (see Load).
+type LoadOptions struct {
+	// Callers call at once (default 50), Rounds times (default 1).
+	Callers, Rounds int
+	// Think is how long a caller listens before each key or text; 0 fires
+	// the next request at once (far above what people can do).
+	Think time.Duration
+	// FirstNumber numbers the callers: +1816555 and four digits from it.
+	FirstNumber int
+}
+
+// LoadResult is every webhook answer time a load test saw.
+type LoadResult struct {
+	Voice, SMS []time.Duration
+}
+
+// Percentile is the p-th (0 to 1) of ds, sorted in place; 0 when empty.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	k := int(float64(len(ds))*p+0.999999) - 1
+	return ds[max(0, min(k, len(ds)-1))]
+}
+
+// Load runs opt.Callers simulated people at once against the server base
+// points at (Server, BaseURL, AuthToken, To; From and Input are set per
+// caller), opt.Rounds times. Each places a whole call, the even ones in
+// English for jobs near 64127, texting the results and agreeing to
+// follow-ups, the odd ones in Spanish for housing with no ZIP, hearing more
+// and declining; then each texts the SMS search "jobs 64127", "2", "more"
+// and "vivienda". Every webhook's answer time is returned; the first error
+// stops the test.
+func Load(ctx context.Context, base Simulator, opt LoadOptions) (LoadResult, error) {
+	if opt.Callers <= 0 {
+		opt.Callers = 50
+	}
+	if opt.Rounds <= 0 {
+		opt.Rounds = 1
+	}
+	if base.Client == nil {
+		base.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opt.Callers * 2}, Timeout: 30 * time.Second}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sleep := func(d time.Duration) bool {
+		if d <= 0 {
+			return ctx.Err() == nil
+		}
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var res LoadResult
+	var mu sync.Mutex
+	for round := range opt.Rounds {
+		var wg sync.WaitGroup
+		for c := range opt.Callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				script := []string{"1", "1", "64127#", "2", "1", "1", ""}
+				if c%2 == 1 {
+					script = []string{"2", "2", "#", "1", "2", ""}
+				}
+				n := 0
+				s := base
+				s.From = fmt.Sprintf("+1816555%04d", (opt.FirstNumber+round*opt.Callers+c)%10000)
+				s.Out = nil
+				s.Input = func(string) (string, bool) {
+					if n >= len(script) || !sleep(opt.Think) {
+						return "", false
+					}
+					n++
+					return script[n-1], true
+				}
+				tr, err := s.Call(ctx)
+				if err != nil {
+					cancel(fmt.Errorf("call from %s: %w", MaskPhone(s.From), err))
+					return
+				}
+				var texts []time.Duration
+				for _, m := range []string{"jobs 64127", "2", "more", "vivienda"} {
+					if !sleep(opt.Think) {
+						return
+					}
+					_, took, err := s.SMS(ctx, m)
+					if err != nil {
+						cancel(fmt.Errorf("text %q from %s: %w", m, MaskPhone(s.From), err))
+						return
+					}
+					texts = append(texts, took)
+				}
+				mu.Lock()
+				res.Voice = append(res.Voice, tr.Latencies...)
+				res.SMS = append(res.SMS, texts...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if err := context.Cause(ctx); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
