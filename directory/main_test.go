@@ -18,19 +18,3 @@ func newStore(t testing.TB) *Store {
 	t.Cleanup(func() { d.Close() })
 	return NewStore(d)
 }
-
-func mustImport(t testing.TB, s *Store, path string, opt ImportOptions) *ImportResult {
-	t.Helper()
-	src, err := OpenSource(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Import(context.Background(), src, opt)
-	if err != nil {
-		for _, p := range res.Problems {
-			t.Log(p)
-		}
-		t.Fatalf("import %s: %v", path, err)
-	}
-	return res
-}

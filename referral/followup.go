@@ -3,7 +3,6 @@ package referral
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -383,9 +382,6 @@ func requestCallback(ctx context.Context, tx querier, referralID, clientID, reas
 	f := newFollowup(referralID, KindCallback, now, now, reason)
 	return f, insertFollowup(ctx, tx, f, clientID, actor)
 }
-
-// errNoCheckin is HandleReply's "this text answers no follow-up".
-var errNoCheckin = errors.New("no outstanding follow-up")
 
 // HandleReply reads an incoming text from phone as the answer to that
 // person's latest follow-up text, when one was sent within the policy's
