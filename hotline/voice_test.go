@@ -392,7 +392,7 @@ func TestVoiceNoDeadEnds(t *testing.T) {
 		t.Errorf("bad ZIP:\n%s", strings.Join(tr.Said, "\n"))
 	}
 	// Speech goes through search.
-	tr, err = e.sim("+18165551113", "1", "I need a job", "#").Call(context.Background())
+	_, err = e.sim("+18165551113", "1", "I need a job", "#").Call(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,7 +164,6 @@ func TestSearchFilters(t *testing.T) {
 	t.Run("every place of a service can match", func(t *testing.T) {
 		// The temp-to-hire service has places in 64108 and 66102: a small
 		// radius around either finds it, at that place.
-		var places []string
 		rs, err := v.db.Read.Query(`SELECT sal.id, l.latitude, l.longitude FROM service_at_location sal JOIN location l ON l.id = sal.location_id WHERE sal.service_id = ?`, svcFairChanceTemp)
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +189,6 @@ func TestSearchFilters(t *testing.T) {
 				t.Errorf("not found within half a mile of its place %s", p.id)
 				continue
 			}
-			places = append(places, res.Hits[i].PlaceID)
 			if res.Hits[i].PlaceID != p.id {
 				t.Errorf("found at place %s, want the nearby %s", res.Hits[i].PlaceID, p.id)
 			}
