@@ -397,6 +397,20 @@ func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer str
 		return "", false, nil
 	}
 	now := s.now()
+	since := now.AddDate(0, 0, -s.policy().ReplyDays)
+	// Most texts answer no follow-up: look on a reader first, so that
+	// they do not wait for the single writer (which would hold every
+	// hotline text in line behind the others' writes).
+	var waiting int
+	if err := s.db.ReadStmts.QueryRow(ctx, `SELECT COUNT(*) FROM referral_client c JOIN referral r ON r.client_id = c.id
+		JOIN followup f ON f.referral_id = r.id
+		WHERE c.phone = ? AND f.kind IN ('checkin','reminder','final') AND f.sent_at >= ?
+		AND f.state IN ('sent', 'answered')`, p, formatTime(since)).Scan(&waiting); err != nil {
+		return "", false, err
+	}
+	if waiting == 0 {
+		return "", false, nil
+	}
 	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return "", false, err
@@ -408,7 +422,6 @@ func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer str
 	} else if err != nil {
 		return "", false, err
 	}
-	since := now.AddDate(0, 0, -s.policy().ReplyDays)
 	// The latest text sent to them, unanswered or answered with 2-4 (which
 	// offers a call).
 	fs, err := queryFollowups(ctx, tx, `f.kind IN ('checkin','reminder','final') AND f.sent_at >= ?
