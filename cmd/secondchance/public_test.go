@@ -330,10 +330,27 @@ func startBrowser(t *testing.T, width, height int) (context.Context, []byte) {
 		}
 		t.Skip(msg)
 	}
+	// Chromium's helper processes may still write to its profile for a
+	// moment after the browser is stopped, so the profile is not a
+	// t.TempDir (whose removal then fails the test): it is removed here,
+	// after the browser (cleanups run last first), trying for a few seconds.
+	profile, err := os.MkdirTemp("", "secondchance-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s left behind", profile)
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(width, height),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelA)
