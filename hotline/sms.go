@@ -22,6 +22,10 @@ import (
 // waiting for an answer.
 type Replies interface {
 	HandleReply(ctx context.Context, phone, body string) (answer string, handled bool, err error)
+	// MayAnswer reports whether phone has a follow-up text a reply could
+	// answer; when false, HandleReply would not handle any text from it.
+	// It only reads.
+	MayAnswer(ctx context.Context, phone string) (bool, error)
 }
 
 // Conversation answers a text that is not a reply to a check-in: the
@@ -106,6 +110,13 @@ func (h *SMS) receive(c echo.Context) error {
 		return apperr.Errorf(apperr.EINVALID, "From: must be a phone number in E.164 form, e.g. +18165550123.")
 	}
 	log := h.log().With("message_sid", sid, "from", MaskPhone(from))
+	direct, err := h.direct(ctx, from, body)
+	if err != nil {
+		return err
+	}
+	if direct {
+		return h.converse(c, log, sid, from, body)
+	}
 	seen, answer, err := h.claim(ctx, sid, from, body)
 	if err != nil {
 		return err
@@ -138,6 +149,97 @@ func (h *SMS) receive(c echo.Context) error {
 	}
 	log.InfoContext(ctx, "sms received", "handled_by", by)
 	return twimlMessage(c, answer)
+}
+
+// direct reports whether the text goes straight to the Conversation: no
+// keyword, not from an opted-out number, and no follow-up it could answer.
+// Such a text is recorded with its answer, in one transaction with
+// everything the answer does (converse), rather than claimed first.
+func (h *SMS) direct(ctx context.Context, from, body string) (bool, error) {
+	kw := keyword(body)
+	if h.Conversation == nil || slices.Contains(stopWords, kw) || slices.Contains(startWords, kw) || slices.Contains(helpWords, kw) ||
+		h.optedOut(ctx, from) {
+		return false, nil
+	}
+	if _, ok := h.Conversation.(txConversation); !ok {
+		return false, nil
+	}
+	if h.Replies != nil {
+		may, err := h.Replies.MayAnswer(ctx, from)
+		if err != nil || may {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// converse answers a text for the Conversation and records the message,
+// its answer and the conversation's new state (with the referral of a
+// texted list) in one transaction: a text is acted on once, the first
+// delivery's answer is the one given to any repeat, and a process that
+// dies before the commit left nothing done, so Twilio's retry starts
+// afresh. A text that cannot be answered is still recorded, unanswered,
+// for staff.
+func (h *SMS) converse(c echo.Context, log *slog.Logger, sid, from, body string) error {
+	ctx := c.Request().Context()
+	if seen, answer, err := h.recorded(ctx, sid); err != nil {
+		return err
+	} else if seen {
+		log.InfoContext(ctx, "sms webhook repeated; answered as before")
+		return twimlMessage(c, answer)
+	}
+	unanswered := func(err error) error {
+		log.ErrorContext(ctx, "sms not handled", "err", err)
+		if _, _, cerr := h.claim(context.WithoutCancel(ctx), sid, from, body); cerr != nil {
+			log.ErrorContext(ctx, "sms not recorded", "err", cerr)
+		}
+		return err
+	}
+	answer, save, err := h.Conversation.(txConversation).answerTx(ctx, sid, from, body)
+	if err != nil {
+		return unanswered(err)
+	}
+	at := formatTime(h.now())
+	var first bool
+	var stored string
+	if err := h.DB.Batch.Do(context.WithoutCancel(ctx), func(ctx context.Context, tx *sql.Tx) error {
+		r, err := h.DB.Batch.Exec(ctx, tx, `INSERT INTO sms_inbound (message_sid, from_number, body, handled_by, answer, received_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_sid) DO NOTHING`, sid, from, body, handledHotline, answer, at)
+		if err != nil {
+			return fmt.Errorf("record sms: %w", err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if first = n == 1; !first {
+			// Delivered twice at once: the other delivery acted.
+			return h.DB.Batch.QueryRow(ctx, tx, `SELECT answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&stored)
+		}
+		return save(ctx, tx)
+	}); err != nil {
+		return unanswered(err)
+	}
+	if !first {
+		log.InfoContext(ctx, "sms webhook repeated; answered as before")
+		return twimlMessage(c, stored)
+	}
+	log.InfoContext(ctx, "sms received", "handled_by", handledHotline)
+	return twimlMessage(c, answer)
+}
+
+// recorded is the answer given to a message already recorded (on a
+// reader: the writer confirms it, see converse).
+func (h *SMS) recorded(ctx context.Context, sid string) (seen bool, answer string, err error) {
+	var by string
+	err = h.DB.ReadStmts.QueryRow(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, "", nil
+	case err != nil:
+		return false, "", err
+	}
+	return true, answer, nil
 }
 
 // claim records the message; seen is true (with the earlier answer) when

@@ -49,6 +49,10 @@ type fakeReplies struct {
 	got   []string
 }
 
+func (f *fakeReplies) MayAnswer(_ context.Context, phone string) (bool, error) {
+	return phone == f.phone, nil
+}
+
 func (f *fakeReplies) HandleReply(_ context.Context, phone, body string) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -287,5 +291,81 @@ func TestSMSReferralCommitsWithAnswer(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Errorf("%d referrals after an answered text, want 1", n)
+	}
+}
+
+// A text for the SMS search is recorded with its answer in one transaction
+// (no claim first): delivered again, one after the other or at once, it
+// is answered as the first time and acted on once; one that cannot be
+// answered is still recorded, unanswered, for staff.
+func TestSMSSearchDeliveredTwice(t *testing.T) {
+	t.Parallel()
+	e := newHotlineEnv(t, filepath.Join(t.TempDir(), "h.db"), inHours)
+	ctx := context.Background()
+	post := func(sid, body string) (int, string) {
+		t.Helper()
+		form := inbound(sid, "+18165550188", body)
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/hotline/sms", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", sign(testToken, publicBase+"/hotline/sms", form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	rows := func(sid string) (n int, by string) {
+		t.Helper()
+		e.d.Read.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(handled_by), '') FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&n, &by)
+		return n, by
+	}
+	code, first := post("SMsearch1", "jobs 64127")
+	if code != 200 || !strings.Contains(first, "Place 1") {
+		t.Fatalf("first delivery: %d %s", code, first)
+	}
+	if code, again := post("SMsearch1", "jobs 64127"); code != 200 || again != first {
+		t.Errorf("second delivery: %d\n%s\nwant\n%s", code, again, first)
+	}
+	// Five at once.
+	var wg sync.WaitGroup
+	answers := make([]string, 5)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, answers[i] = post("SMsearch2", "more")
+		}()
+	}
+	wg.Wait()
+	for _, a := range answers[1:] {
+		if a != answers[0] || !strings.Contains(a, "Place 4") {
+			t.Errorf("deliveries at once answered differently:\n%s\n%s", answers[0], a)
+		}
+	}
+	if n, by := rows("SMsearch1"); n != 1 || by != handledHotline {
+		t.Errorf("SMsearch1: %d rows, handled by %q", n, by)
+	}
+	if n, _ := rows("SMsearch2"); n != 1 {
+		t.Errorf("SMsearch2: %d rows", n)
+	}
+	e.refs.mu.Lock()
+	logged := len(e.refs.referrals)
+	e.refs.mu.Unlock()
+	if logged != 2 {
+		t.Errorf("%d referrals for two texts delivered seven times, want 2", logged)
+	}
+	// Cannot be answered: recorded, unanswered (a retry answers nothing).
+	if _, err := e.d.Write.ExecContext(ctx, `CREATE TRIGGER no_conversation BEFORE INSERT ON hotline_sms_conversation
+		BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := post("SMsearch3", "food 64108"); code == 200 {
+		t.Error("a text whose answer could not be saved was answered")
+	}
+	if n, by := rows("SMsearch3"); n != 1 || by != "" {
+		t.Errorf("unanswered text: %d rows, handled by %q; want it recorded, unhandled", n, by)
 	}
 }

@@ -383,6 +383,23 @@ func requestCallback(ctx context.Context, tx querier, referralID, clientID, reas
 	return f, insertFollowup(ctx, tx, f, clientID, actor)
 }
 
+// MayAnswer reports whether a text from phone could answer a follow-up:
+// one was texted to them within the policy's ReplyDays and is waiting for
+// an answer or was answered. It only reads; HandleReply decides.
+func (s *Store) MayAnswer(ctx context.Context, phone string) (bool, error) {
+	p, err := NormalizePhone(phone)
+	if err != nil || p == "" {
+		return false, nil
+	}
+	since := s.now().AddDate(0, 0, -s.policy().ReplyDays)
+	var n int
+	err = s.db.ReadStmts.QueryRow(ctx, `SELECT COUNT(*) FROM referral_client c JOIN referral r ON r.client_id = c.id
+		JOIN followup f ON f.referral_id = r.id
+		WHERE c.phone = ? AND f.kind IN ('checkin','reminder','final') AND f.sent_at >= ?
+		AND f.state IN ('sent', 'answered')`, p, formatTime(since)).Scan(&n)
+	return n > 0, err
+}
+
 // HandleReply reads an incoming text from phone as the answer to that
 // person's latest follow-up text, when one was sent within the policy's
 // ReplyDays and not yet answered (or answered with a request still open).
@@ -396,21 +413,14 @@ func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer str
 	if err != nil || p == "" {
 		return "", false, nil
 	}
-	now := s.now()
-	since := now.AddDate(0, 0, -s.policy().ReplyDays)
 	// Most texts answer no follow-up: look on a reader first, so that
 	// they do not wait for the single writer (which would hold every
 	// hotline text in line behind the others' writes).
-	var waiting int
-	if err := s.db.ReadStmts.QueryRow(ctx, `SELECT COUNT(*) FROM referral_client c JOIN referral r ON r.client_id = c.id
-		JOIN followup f ON f.referral_id = r.id
-		WHERE c.phone = ? AND f.kind IN ('checkin','reminder','final') AND f.sent_at >= ?
-		AND f.state IN ('sent', 'answered')`, p, formatTime(since)).Scan(&waiting); err != nil {
+	if may, err := s.MayAnswer(ctx, p); err != nil || !may {
 		return "", false, err
 	}
-	if waiting == 0 {
-		return "", false, nil
-	}
+	now := s.now()
+	since := now.AddDate(0, 0, -s.policy().ReplyDays)
 	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return "", false, err
