@@ -69,9 +69,11 @@ type Referrals interface {
 	// of the caller's (with what must commit with it), which returns the
 	// referral's id; with the Key of an earlier referral, that one's.
 	LogReferral(ctx context.Context, r NewReferral) (ReferralWrite, error)
-	// Consent records the person's answer to the follow-up question, with
-	// the exact words they heard; given plans the follow-ups of referralID.
-	Consent(ctx context.Context, referralID string, given bool, words, channel string) error
+	// Consent checks the person's answer to the follow-up question, with
+	// the exact words they heard, and returns the write that records it
+	// (given plans the follow-ups of referralID), for the caller's write
+	// transaction; it may run more than once, with the same result.
+	Consent(ctx context.Context, referralID string, given bool, words, channel string) (func(context.Context, *sql.Tx) error, error)
 	// Callback adds a staff callback task: to ReferralID when set, else to a
 	// new referral made for it (by Key).
 	Callback(ctx context.Context, c CallbackRequest) error

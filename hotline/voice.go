@@ -482,9 +482,13 @@ func (v *Voice) consent(ctx context.Context, c *call, in input, a *reply) error 
 	switch in.Digits {
 	case "1", "2":
 		given := in.Digits == "1"
-		if err := v.Referrals.Consent(ctx, c.ReferralID, given, a.p("consent")+" (pressed "+in.Digits+")", "voice"); err != nil {
+		write, err := v.Referrals.Consent(ctx, c.ReferralID, given, a.p("consent")+" (pressed "+in.Digits+")", "voice")
+		if err != nil {
 			return err
 		}
+		// Recorded with the step: one commit, and a repeated step
+		// records nothing twice.
+		a.also = append(a.also, write)
 		c.Tries = 0
 		if given {
 			c.Consent = "yes"

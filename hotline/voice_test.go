@@ -78,11 +78,13 @@ func (f *fakeReferrals) LogReferral(_ context.Context, n NewReferral) (ReferralW
 	}, nil
 }
 
-func (f *fakeReferrals) Consent(_ context.Context, id string, given bool, words, channel string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.consents = append(f.consents, fmt.Sprintf("%s|%v|%s|%s", id, given, channel, words))
-	return nil
+func (f *fakeReferrals) Consent(_ context.Context, id string, given bool, words, channel string) (func(context.Context, *sql.Tx) error, error) {
+	return func(context.Context, *sql.Tx) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.consents = append(f.consents, fmt.Sprintf("%s|%v|%s|%s", id, given, channel, words))
+		return nil
+	}, nil
 }
 
 func (f *fakeReferrals) Callback(_ context.Context, c CallbackRequest) error {

@@ -768,3 +768,47 @@ func TestOneFollowupPerNeedPerDay(t *testing.T) {
 		t.Errorf("same need the next day: %d follow-ups, want 3", n)
 	}
 }
+
+// The hotline's consent, asked after the referral was logged: agreeing
+// plans its follow-ups once however often the write runs; declining plans
+// none; an unknown referral is ENOTFOUND.
+func TestPrepareConsent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	run := func(id string, given bool) error {
+		t.Helper()
+		write, err := e.PrepareConsent(id, Consent{Given: given, Channel: ChannelVoice, Words: "May we text you? Press 1 for yes."}, "system:voice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.dir.DB().Batch.Do(ctx, write)
+	}
+	r := e.create(t, basic())
+	if n := len(followupsOf(t, e, r.ID)); n != 0 {
+		t.Fatalf("%d follow-ups before consent", n)
+	}
+	for range 2 {
+		if err := run(r.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fs, _ := e.Followups(ctx, r.ID); len(fs) != 3 {
+		t.Errorf("%d follow-ups after agreeing twice, want 3", len(fs))
+	}
+	n := basic()
+	n.Client.Phone = "+18165550146"
+	declined := e.create(t, n)
+	if err := run(declined.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := e.Followups(ctx, declined.ID); len(fs) != 0 {
+		t.Errorf("%d follow-ups after declining", len(fs))
+	}
+	if err := run("no-such-referral", true); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Errorf("unknown referral: %v", err)
+	}
+	if _, err := e.PrepareConsent(r.ID, Consent{Given: true}, "system:voice"); apperr.Code(err) != apperr.EINVALID {
+		t.Errorf("consent without channel or words: %v", err)
+	}
+}

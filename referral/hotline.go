@@ -15,14 +15,16 @@ import (
 // consent given after the referral was logged, and a call back asked for
 // before any service was chosen.
 
-// ConsentToFollowups records a client's answer to the follow-up question
-// asked after their referral was logged (the hotline texts the results,
-// logs the referral, then asks), and when they agreed plans that
-// referral's follow-ups as CreateReferral would have. Safe to repeat: the
-// follow-ups are planned once.
-func (s *Store) ConsentToFollowups(ctx context.Context, referralID string, c Consent, actor string) error {
+// PrepareConsent checks a client's answer to the follow-up question asked
+// after their referral was logged (the hotline texts the results, logs the
+// referral, then asks) and returns the write that records it and, when
+// they agreed, plans that referral's follow-ups as CreateReferral would
+// have, for a write transaction of the caller's (a db.Batcher job's: the
+// hotline records it with the call's step, one commit). The write may run
+// more than once, with the same result: the follow-ups are planned once.
+func (s *Store) PrepareConsent(referralID string, c Consent, actor string) (func(ctx context.Context, tx *sql.Tx) error, error) {
 	if err := validateActor("actor", actor); err != nil {
-		return err
+		return nil, err
 	}
 	now := s.now()
 	if c.At.IsZero() {
@@ -30,11 +32,9 @@ func (s *Store) ConsentToFollowups(ctx context.Context, referralID string, c Con
 	}
 	c.At = c.At.UTC()
 	if err := c.Validate(); err != nil {
-		return prefixed("consent", err)
+		return nil, prefixed("consent", err)
 	}
-	// One write job with the consent (group commit: the hotline asks this
-	// of every caller who had results texted).
-	return s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+	return func(ctx context.Context, jobTx *sql.Tx) error {
 		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
 		r, err := findReferral(ctx, tx, referralID)
 		if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) ConsentToFollowups(ctx context.Context, referralID string, c Con
 			return err
 		}
 		return s.scheduleFollowups(ctx, tx, r, now)
-	})
+	}, nil
 }
 
 // CallRequest is a person asking staff to call them back (a voicemail, or

@@ -144,11 +144,11 @@ func (r hotlineReferrals) LogReferral(ctx context.Context, n hotline.NewReferral
 	}, nil
 }
 
-func (r hotlineReferrals) Consent(ctx context.Context, referralID string, given bool, words, channel string) error {
+func (r hotlineReferrals) Consent(ctx context.Context, referralID string, given bool, words, channel string) (func(context.Context, *sql.Tx) error, error) {
 	if referralID == "" {
-		return nil
+		return func(context.Context, *sql.Tx) error { return nil }, nil
 	}
-	return r.s.ConsentToFollowups(ctx, referralID, referral.Consent{Given: given, Channel: channel, Words: words},
+	return r.s.PrepareConsent(referralID, referral.Consent{Given: given, Channel: channel, Words: words},
 		referral.SystemActorPrefix+channel)
 }
 
