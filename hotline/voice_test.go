@@ -108,6 +108,12 @@ type hotlineEnv struct {
 var inHours = time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
 
 func newHotlineEnv(t testing.TB, path string, now time.Time) *hotlineEnv {
+	return newHotlineEnvSending(t, path, now, nil)
+}
+
+// newHotlineEnvSending is newHotlineEnv with the texts going to next (the
+// outbox when nil) through the Logged sender.
+func newHotlineEnvSending(t testing.TB, path string, now time.Time, next Sender) *hotlineEnv {
 	t.Helper()
 	d, err := db.Open(context.Background(), path)
 	if err != nil {
@@ -123,6 +129,9 @@ func newHotlineEnv(t testing.TB, path string, now time.Time) *hotlineEnv {
 		outbox: NewOutbox(d), optOuts: NewOptOuts(d)}
 	clock := func() time.Time { return now }
 	logged := NewLogged(e.outbox, ProviderOutbox, d, quiet)
+	if next != nil {
+		logged = NewLogged(next, ProviderTwilio, d, quiet)
+	}
 	conv := &Conversations{DB: d, Finder: e.finder, Referrals: e.refs, Now: clock}
 	srv := server.New(server.Config{Listen: "127.0.0.1:0", BaseURL: publicBase, Logger: quiet})
 	sig := Signature{AuthToken: testToken, BaseURL: publicBase}.Middleware()
@@ -538,5 +547,33 @@ func BenchmarkHotline(b *testing.B) {
 		// they carried (other writes, such as migrations, are not counted).
 		b.ReportMetric(float64(batch.Batches.Load())/float64(b.N), "commits/op")
 		b.ReportMetric(float64(batch.Jobs.Load())/float64(b.N), "writes/op")
+	}
+}
+
+// Through Twilio (not the outbox, which sends in the same transaction),
+// "text me these" sends one text, logged as sent, and logs one referral,
+// committed with the text's log entry, and the consent.
+func TestVoiceTextThroughTwilio(t *testing.T) {
+	t.Parallel()
+	f := newFakeTwilio(t, ok201)
+	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	if _, err := e.sim("+18165550199", "1", "1", "64127#", "1", "1").Call(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.count() != 1 {
+		t.Fatalf("%d texts sent, want 1", f.count())
+	}
+	var status, sid string
+	if err := e.d.Read.QueryRow(`SELECT status, provider_sid FROM sms_message WHERE to_number = '+18165550199'`).Scan(&status, &sid); err != nil {
+		t.Fatal(err)
+	}
+	if status != StatusSent || sid == "" {
+		t.Errorf("the text is logged %q (sid %q), want sent", status, sid)
+	}
+	e.refs.mu.Lock()
+	defer e.refs.mu.Unlock()
+	if len(e.refs.referrals) != 1 || len(e.refs.consents) != 1 {
+		t.Errorf("%d referrals, %d consents; want 1 each", len(e.refs.referrals), len(e.refs.consents))
 	}
 }
