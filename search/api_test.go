@@ -176,20 +176,7 @@ func cardIDs(cs []Card) []string {
 // cond, sorted.
 func sqlIDs(t testing.TB, v *testEnv, cond string, args ...any) []string {
 	t.Helper()
-	rs, err := v.db.Read.Query(`SELECT s.id FROM service s WHERE s.status IN ('active','temporarily closed') AND (`+cond+`) ORDER BY s.id`, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	out := []string{}
-	for rs.Next() {
-		var id string
-		if err := rs.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
-	}
-	return out
+	return queryIDs(t, v.db, `SELECT s.id FROM service s WHERE s.status IN ('active','temporarily closed') AND (`+cond+`) ORDER BY s.id`, args...)
 }
 
 const hasFact = `EXISTS (SELECT 1 FROM attribute a JOIN taxonomy_term tt ON tt.id = a.taxonomy_term_id

@@ -89,6 +89,18 @@ func (t *segTable) add(r row) {
 	t.maxAge = append(t.maxAge, r.maxAge)
 }
 
+// placeID is the service_at_location id a document is shown at: its place
+// pl (an index into pts), or with pl -1 its first place, or "" for none.
+func (t *segTable) placeID(local uint64, pl int32) string {
+	if pl >= 0 {
+		return t.plIDs[pl]
+	}
+	if from, to := t.plOff[local], t.plOff[local+1]; from < to {
+		return t.plIDs[from]
+	}
+	return ""
+}
+
 // facetValue is one interned facet value.
 type facetValue struct {
 	field string // fCat, fFact or fLang
@@ -451,12 +463,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 			}
 		}
 		if rows != nil { // its one-row table is read afresh for each hit
-			en.id, en.tab = tab.ids[local], nil
-			if en.pl >= 0 {
-				en.place = tab.plIDs[en.pl]
-			} else if from < to {
-				en.place = tab.plIDs[from]
-			}
+			en.id, en.place, en.tab = tab.ids[local], tab.placeID(local, en.pl), nil
 		}
 		for _, v := range tab.vals[tab.valOff[local]:tab.valOff[local+1]] {
 			if int(v) >= len(counts) { // a value first seen by the row reader
@@ -514,12 +521,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	for i := range hits {
 		h := &hits[i]
 		if t := h.tab; t != nil {
-			h.id = t.ids[h.local]
-			if h.pl >= 0 {
-				h.place = t.plIDs[h.pl]
-			} else if from, to := t.plOff[h.local], t.plOff[h.local+1]; from < to {
-				h.place = t.plIDs[from]
-			}
+			h.id, h.place = t.ids[h.local], t.placeID(uint64(h.local), h.pl)
 		}
 		h.tab = nil
 	}

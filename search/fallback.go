@@ -73,10 +73,11 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 		where = append(where, "COALESCE(s.minimum_age, 0) <= ? AND COALESCE(s.maximum_age, 200) >= ?")
 		args = append(args, q.Age, q.Age)
 	}
-	cond := " FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE " + strings.Join(where, " AND ")
+	const from = " FROM service s LEFT JOIN organization o ON o.id = s.organization_id"
 	if q.HasPoint {
-		return e.fallbackNear(ctx, q, cond, args)
+		return e.fallbackNear(ctx, q, from, " WHERE "+strings.Join(where, " AND "), args)
 	}
+	cond := from + " WHERE " + strings.Join(where, " AND ")
 	db := e.store.DB().Read
 	res := &Result{Fallback: true, Facets: map[string][]Facet{}}
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*)"+cond, args...).Scan(&res.Total); err != nil {
@@ -98,14 +99,15 @@ func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 	return res, rs.Err()
 }
 
-// fallbackNear is the fallback near a point: the services matching cond,
-// each at its nearest physical place, within the radius (services by phone
-// or online only always, last), nearest first, temporarily closed last.
-func (e *Engine) fallbackNear(ctx context.Context, q Query, cond string, args []any) (*Result, error) {
+// fallbackNear is the fallback near a point: the services of from and
+// where, each at its nearest physical place, within the radius (services
+// by phone or online only always, last), nearest first, temporarily closed
+// last.
+func (e *Engine) fallbackNear(ctx context.Context, q Query, from, where string, args []any) (*Result, error) {
 	rs, err := e.store.DB().Read.QueryContext(ctx, `SELECT s.id, s.status = 'temporarily closed', s.name, COALESCE(sal.id, ''),
-		l.latitude, l.longitude, COALESCE(l.location_type, '')`+strings.Replace(cond, " WHERE ", `
+		l.latitude, l.longitude, COALESCE(l.location_type, '')`+from+`
 		LEFT JOIN service_at_location sal ON sal.service_id = s.id
-		LEFT JOIN location l ON l.id = sal.location_id WHERE `, 1)+` ORDER BY s.rowid, sal.rowid`, args...)
+		LEFT JOIN location l ON l.id = sal.location_id`+where+` ORDER BY s.rowid, sal.rowid`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -369,15 +369,7 @@ func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, si
 				if ctx.Err() != nil {
 					continue // drain, so the loader is not left waiting
 				}
-				b := idx.NewBatch()
-				for _, id := range c.ids {
-					for _, d := range c.docs[id] {
-						if err := b.Index(d.ID, d.Fields); err != nil {
-							cancel(err)
-						}
-					}
-				}
-				if err := idx.Batch(b); err != nil {
+				if err := indexChunk(idx, c.ids, c.docs); err != nil {
 					cancel(err)
 					continue
 				}
@@ -392,6 +384,19 @@ func buildInto(ctx context.Context, idx bleve.Index, l *loader, ids []string, si
 	}
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// indexChunk indexes the documents of ids as one batch.
+func indexChunk(idx bleve.Index, ids []string, docs map[string][]document) error {
+	b := idx.NewBatch()
+	for _, id := range ids {
+		for _, d := range docs[id] {
+			if err := b.Index(d.ID, d.Fields); err != nil {
+				return err
+			}
+		}
+	}
+	return idx.Batch(b)
 }
 
 // Rebuild builds a new index from the database beside the current one and

@@ -213,17 +213,7 @@ func (v *testEnv) memEngine(t testing.TB) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	rs, err := v.db.Read.Query(`SELECT id FROM service`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rs.Next() {
-		var id string
-		rs.Scan(&id)
-		ids = append(ids, id)
-	}
-	rs.Close()
+	ids := queryIDs(t, v.db, `SELECT id FROM service`)
 	docs, err := l.load(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -412,18 +402,27 @@ func importServices(t testing.TB, s *directory.Store, recs ...map[string]any) *d
 // inactive and defunct ones.
 func liveServices(t testing.TB, d *db.DB) []string {
 	t.Helper()
-	rs, err := d.Read.Query(`SELECT id FROM service WHERE status NOT IN ('inactive','defunct') ORDER BY id`)
+	return queryIDs(t, d, `SELECT id FROM service WHERE status NOT IN ('inactive','defunct') ORDER BY id`)
+}
+
+// queryIDs runs a query of one column of ids.
+func queryIDs(t testing.TB, d *db.DB, query string, args ...any) []string {
+	t.Helper()
+	rs, err := d.Read.Query(query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	var out []string
+	out := []string{}
 	for rs.Next() {
 		var id string
 		if err := rs.Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, id)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -1210,17 +1209,7 @@ func TestBuildIntoChunks(t *testing.T) {
 	t.Parallel()
 	e, s := newDemoEngine(t)
 	ctx := context.Background()
-	var ids []string
-	rs, err := s.DB().Read.QueryContext(ctx, `SELECT id FROM service ORDER BY rowid`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rs.Next() {
-		var id string
-		rs.Scan(&id)
-		ids = append(ids, id)
-	}
-	rs.Close()
+	ids := queryIDs(t, s.DB(), `SELECT id FROM service ORDER BY rowid`)
 	want, err := e.idx.DocCount()
 	if err != nil || want < 20 {
 		t.Fatalf("demo index holds %d services (%v)", want, err)

@@ -672,7 +672,7 @@ type disMaxSearcher struct {
 	searchers []search.Searcher
 	currs     []*search.DocumentMatch
 	// ids are the document numbers of currs (scorch's internal ids, read
-	// once per match rather than at every comparison); done for nil.
+	// once per match rather than at every comparison); exhausted for nil.
 	ids []uint64
 	// generic is set when ids are not scorch's (bleve's in-memory index,
 	// in tests): they are compared as bytes.
@@ -696,16 +696,16 @@ func (s *disMaxSearcher) init(ctx *search.SearchContext) error {
 	return nil
 }
 
-// done is the id of a searcher that has no more matches: above any
+// exhausted is the id of a searcher that has no more matches: above any
 // document number.
-const done = math.MaxUint64
+const exhausted = math.MaxUint64
 
 // set makes d the current match of searcher i.
 func (s *disMaxSearcher) set(i int, d *search.DocumentMatch) {
 	s.currs[i] = d
 	switch {
 	case d == nil:
-		s.ids[i] = done
+		s.ids[i] = exhausted
 	case len(d.IndexInternalID) == 8:
 		s.ids[i] = d.IndexInternalID.Value()
 	default:
@@ -717,7 +717,7 @@ func (s *disMaxSearcher) set(i int, d *search.DocumentMatch) {
 func (s *disMaxSearcher) lowest() int {
 	first := -1
 	if !s.generic {
-		low := uint64(done)
+		low := uint64(exhausted)
 		for i, id := range s.ids {
 			if id < low {
 				first, low = i, id

@@ -242,18 +242,7 @@ func TestSearchFilters(t *testing.T) {
 // status.
 func sqlIDsAll(t testing.TB, v *testEnv, cond string, args ...any) []string {
 	t.Helper()
-	rs, err := v.db.Read.Query(`SELECT id FROM service WHERE `+cond+` ORDER BY id`, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	var out []string
-	for rs.Next() {
-		var id string
-		rs.Scan(&id)
-		out = append(out, id)
-	}
-	return out
+	return queryIDs(t, v.db, `SELECT id FROM service WHERE `+cond+` ORDER BY id`, args...)
 }
 
 // TestOpenNowNeverShowsClosed: open_now=true must never list a place whose
