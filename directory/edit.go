@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -78,15 +77,7 @@ func EditableFields(table string) []Field {
 // stored value. A form carries the version it was loaded with; a save whose
 // version is not the row's current one is refused (ECONFLICT).
 func RowVersion(r Row) string {
-	h := fnv.New64a()
-	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
-		fmt.Fprintf(h, "%s=%s\x00", k, Text(r.Values[k]))
-	}
-	if len(r.Extra) > 0 {
-		b, _ := json.Marshal(r.Extra)
-		h.Write(b)
-	}
-	return fmt.Sprintf("%016x", h.Sum64())
+	return fmt.Sprintf("%016x", valuesHash(r.Values, r.Extra))
 }
 
 // Row returns one stored row of table (ENOTFOUND when absent).

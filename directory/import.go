@@ -302,13 +302,17 @@ func fieldPath(u *unit, rec Record, field string) string {
 	return field
 }
 
-func recordHash(r Record) uint64 {
+func recordHash(r Record) uint64 { return valuesHash(r.Values, r.Extra) }
+
+// valuesHash hashes stored values and extra fields: what an import skips
+// when unchanged, and a row's version for optimistic locking.
+func valuesHash(values, extra map[string]any) uint64 {
 	h := fnv.New64a()
-	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
-		fmt.Fprintf(h, "%s=%s\x00", k, Text(r.Values[k]))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		fmt.Fprintf(h, "%s=%s\x00", k, Text(values[k]))
 	}
-	if len(r.Extra) > 0 {
-		b, _ := json.Marshal(r.Extra)
+	if len(extra) > 0 {
+		b, _ := json.Marshal(extra)
 		h.Write(b)
 	}
 	return h.Sum64()

@@ -18,3 +18,17 @@ func newStore(t testing.TB) *Store {
 	t.Cleanup(func() { d.Close() })
 	return NewStore(d)
 }
+
+// newDemoStore is newStore holding the taxonomies and the demo directory.
+func newDemoStore(t testing.TB) *Store {
+	t.Helper()
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.LoadTaxonomies(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LoadDemo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

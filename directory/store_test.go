@@ -12,14 +12,8 @@ import (
 // A staff member's email in the change history stays on the staff pages:
 // the published directory says "staff".
 func TestPublishedHistoryHidesStaffEmail(t *testing.T) {
-	s := newStore(t)
+	s := newDemoStore(t)
 	ctx := context.Background()
-	if _, err := s.LoadTaxonomies(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.LoadDemo(ctx); err != nil {
-		t.Fatal(err)
-	}
 	svcs, _, err := s.List(ctx, "service", ListFilter{Limit: 1}, Flat)
 	if err != nil || len(svcs) == 0 {
 		t.Fatal(err)
@@ -42,14 +36,8 @@ func TestPublishedHistoryHidesStaffEmail(t *testing.T) {
 // A bulk update's retirements commit with its changes or not at all: a
 // retirement that fails rolls the whole import back.
 func TestImportRetireIsAtomic(t *testing.T) {
-	s := newStore(t)
+	s := newDemoStore(t)
 	ctx := context.Background()
-	if _, err := s.LoadTaxonomies(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.LoadDemo(ctx); err != nil {
-		t.Fatal(err)
-	}
 	svcs, _, err := s.List(ctx, "service", ListFilter{Limit: 2}, Full)
 	if err != nil || len(svcs) < 2 {
 		t.Fatal(err)

@@ -131,25 +131,29 @@ func (b *Batcher) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 // next starts the following batch if jobs queued meanwhile, or marks the
 // writer idle.
 func (b *Batcher) next() {
-	b.mu.Lock()
-	if len(b.queue) == 0 {
-		b.running = false
-		b.mu.Unlock()
+	if !b.more() {
 		return
 	}
-	b.mu.Unlock()
 	go func() {
 		for {
 			b.runOne()
-			b.mu.Lock()
-			if len(b.queue) == 0 {
-				b.running = false
-				b.mu.Unlock()
+			if !b.more() {
 				return
 			}
-			b.mu.Unlock()
 		}
 	}()
+}
+
+// more reports whether jobs are queued; when none are, it marks the
+// writer idle in the same step, so that the next Do runs its own batch.
+func (b *Batcher) more() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.running = false
+		return false
+	}
+	return true
 }
 
 // runOne takes up to Max queued jobs and runs them as one batch.
