@@ -231,8 +231,7 @@ func (h *SMS) converse(c echo.Context, log *slog.Logger, sid, from, body string)
 // recorded is the answer given to a message already recorded (on a
 // reader: the writer confirms it, see converse).
 func (h *SMS) recorded(ctx context.Context, sid string) (seen bool, answer string, err error) {
-	var by string
-	err = h.DB.ReadStmts.QueryRow(ctx, `SELECT handled_by, answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&by, &answer)
+	err = h.DB.ReadStmts.QueryRow(ctx, `SELECT answer FROM sms_inbound WHERE message_sid = ?`, sid).Scan(&answer)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, "", nil

@@ -273,17 +273,9 @@ func (s *Store) SetConsent(ctx context.Context, clientID string, c Consent, acto
 	if err := c.Validate(); err != nil {
 		return nil, prefixed("consent", err)
 	}
-	var cl *Client
-	err := s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
-		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
-		var err error
-		cl, err = s.setConsentTx(ctx, tx, clientID, c, actor, now)
-		return err
+	return inWrite(ctx, s, func(ctx context.Context, tx querier) (*Client, error) {
+		return s.setConsentTx(ctx, tx, clientID, c, actor, now)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return cl, nil
 }
 
 // setConsentTx is SetConsent inside tx.
@@ -334,17 +326,9 @@ func (s *Store) setOptOut(ctx context.Context, phone, actor string, out bool) (*
 		return nil, err
 	}
 	now := s.now()
-	var cl *Client
-	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
-		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
-		var err error
-		cl, err = setOptOutTx(ctx, tx, p, actor, out, now)
-		return err
+	return inWrite(ctx, s, func(ctx context.Context, tx querier) (*Client, error) {
+		return setOptOutTx(ctx, tx, p, actor, out, now)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return cl, nil
 }
 
 func setOptOutTx(ctx context.Context, tx querier, p, actor string, out bool, now time.Time) (*Client, error) {

@@ -106,17 +106,9 @@ func (s *Store) RequestCall(ctx context.Context, cr CallRequest) (*Followup, err
 		return nil, err
 	}
 	now := s.now()
-	var f *Followup
-	err = s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
-		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
-		var err error
-		f, err = s.requestCallTx(ctx, tx, cr, phone, now)
-		return err
+	return inWrite(ctx, s, func(ctx context.Context, tx querier) (*Followup, error) {
+		return s.requestCallTx(ctx, tx, cr, phone, now)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
 // requestCallTx is RequestCall inside tx.

@@ -53,6 +53,23 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// inWrite runs fn as a job of the group commit (db.Batcher), with its
+// statements prepared once, and returns what fn returned once it is
+// committed (nothing when it is not).
+func inWrite[T any](ctx context.Context, s *Store, fn func(ctx context.Context, tx querier) (T, error)) (T, error) {
+	var out T
+	err := s.db.Batch.Do(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+		var err error
+		out, err = fn(ctx, s.db.Batch.Prepared(jobTx))
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
 // CreateReferral logs a referral: it normalises the phone, finds the client
 // by phone or creates one (an anonymous referral gets a client without a
 // phone), copies name, organization and phone of each service from the

@@ -37,14 +37,8 @@ func BenchmarkHotlineServe(b *testing.B) {
 	base := "http://" + addr
 	b.Setenv("SECONDCHANCE_LISTEN", addr)
 	b.Setenv("SECONDCHANCE_BASE_URL", base)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() { cancel(); <-done }()
-	if err := waitReady(addr, time.Minute, done); err != nil {
+	errb, exited := startServe(b)
+	if err := waitReady(addr, time.Minute, exited); err != nil {
 		b.Fatalf("%v\n%s", err, errb.String())
 	}
 	sim := hotline.Simulator{Server: base, BaseURL: base, AuthToken: fakeToken, To: fakeFrom}

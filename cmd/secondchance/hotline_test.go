@@ -28,14 +28,8 @@ func TestHotlineSimulated(t *testing.T) {
 	t.Setenv("SECONDCHANCE_TWILIO_VALIDATE_SIGNATURES", "false")
 	t.Setenv("SECONDCHANCE_FOLLOWUP_RUN", "false")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "http://"+addr+"/healthz", &errb)
+	errb, _ := startServe(t)
+	waitFor(t, "http://"+addr+"/healthz", errb)
 	// While the index is first built, search answers from its SQL
 	// fallback, which knows no distance; wait for the index.
 	waitIndexed(t, "http://"+addr)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"testing"
 )
@@ -22,15 +23,28 @@ func serveWithStaff(t *testing.T) (dir, base string) {
 	if code, out, errs := runStdin(t, "purple monkey dishwasher\n", "user", "add", "--email", "sam@secondchancekc.org", "--role", "staff", "--password-stdin"); code != 0 {
 		t.Fatalf("user add: %s %s", out, errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	root := newRoot(&out, &errb)
-	root.SetArgs([]string{"serve", "--listen", addr})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, base+"/healthz", &errb)
+	errb, _ := startServe(t, "--listen", addr)
+	waitFor(t, base+"/healthz", errb)
 	return dir, base
+}
+
+// startServe runs `secondchance serve args...` in this process, with the
+// environment the test set, until the test ends. It returns what serve
+// writes to stderr and a channel that gives serve's error if it stops
+// early.
+func startServe(tb testing.TB, args ...string) (errb *syncBuffer, exited <-chan error) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errb = &syncBuffer{}
+	root := newRoot(io.Discard, errb)
+	root.SetArgs(append([]string{"serve"}, args...))
+	done, stopped := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- root.ExecuteContext(ctx)
+		close(stopped)
+	}()
+	tb.Cleanup(func() { cancel(); <-stopped })
+	return errb, done
 }
 
 // listing is a service as /hsds/services lists it.
