@@ -1130,7 +1130,9 @@ func TestKilledServerLeavesSearchCorrect(t *testing.T) {
 				v.copyIndex(t)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run=^TestKilledServerChild$", "-test.v")
-			cmd.Env = append(os.Environ(), childEnv+"="+tc.mode, childEnv+"_DB="+v.dbPath, childEnv+"_INDEX="+v.indexDir, childEnv+"_IMPORT="+big)
+			// The child is killed, so its own t.TempDir cleanup never runs:
+			// its temporary files go under this test's folder instead.
+			cmd.Env = append(os.Environ(), childEnv+"="+tc.mode, childEnv+"_DB="+v.dbPath, childEnv+"_INDEX="+v.indexDir, childEnv+"_IMPORT="+big, "TMPDIR="+t.TempDir())
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
