@@ -8,11 +8,9 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
-	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/lang/es"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
 )
 
@@ -62,24 +60,24 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	im := bleve.NewIndexMapping()
 	if err := im.AddCustomAnalyzer(anEnglish, map[string]any{
 		"type":          custom.Name,
-		"char_filters":  []string{asciifolding.Name},
-		"tokenizer":     unicode.Name,
-		"token_filters": []string{en.PossessiveName, lowercase.Name, en.StopName, en.SnowballStemmerName},
+		"char_filters":  []string{charFold},
+		"tokenizer":     tokUnicode,
+		"token_filters": []string{en.PossessiveName, lowercase.Name, en.StopName, filterStemE},
 	}); err != nil {
 		return nil, err
 	}
 	if err := im.AddCustomAnalyzer(anSpanish, map[string]any{
 		"type":          custom.Name,
-		"char_filters":  []string{asciifolding.Name},
-		"tokenizer":     unicode.Name,
+		"char_filters":  []string{charFold},
+		"tokenizer":     tokUnicode,
 		"token_filters": []string{lowercase.Name, es.StopName, es.LightStemmerName},
 	}); err != nil {
 		return nil, err
 	}
 	if err := im.AddCustomAnalyzer(anWords, map[string]any{
 		"type":          custom.Name,
-		"char_filters":  []string{asciifolding.Name},
-		"tokenizer":     unicode.Name,
+		"char_filters":  []string{charFold},
+		"tokenizer":     tokUnicode,
 		"token_filters": []string{lowercase.Name},
 	}); err != nil {
 		return nil, err
