@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -350,7 +351,8 @@ const metresPerMile = 1609.344
 // entryPool keeps the collector's list of services found between searches.
 var entryPool = sync.Pool{New: func() any { return new([]entry) }}
 
-// collect runs bq over idx and filters, ranks and counts its hits.
+// collect runs bq over idx and filters, ranks and counts its hits. A large
+// index is searched in parts at once (parallel.go).
 func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, spec collectSpec) (hits []entry, total int, facets map[string][]Facet, err error) {
 	adv, err := idx.Advanced()
 	if err != nil {
@@ -361,44 +363,93 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		return nil, 0, nil, err
 	}
 	defer r.Close()
-	// Each hit's row: from the segment tables, or read one by one.
-	var (
-		tabs    []*segTable
-		offsets []uint64
-		rows    *rowReader
-		vals    []facetValue
-	)
-	tables := e.tablesFor(idx)
-	if snap, ok := r.(*scorch.IndexSnapshot); ok {
-		if tabs, vals, err = tables.snapshotTables(snap); err != nil {
-			return nil, 0, nil, err
-		}
-		offsets = make([]uint64, len(tabs)+1)
-		for i, ss := range snap.Segments() {
-			offsets[i+1] = offsets[i] + ss.Segment().Count()
-		}
-	} else {
-		dvr, err := r.DocValueReader(tableFields)
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		rows = &rowReader{t: tables, r: r, dvr: dvr}
-	}
-
 	// The context bleve's own search sets up for its searchers.
 	ctx = context.WithValue(ctx, search.GetScoringModelCallbackKey,
 		search.GetScoringModelCallbackFn(func() string { return index.DefaultScoringModel }))
 	ctx = context.WithValue(ctx, search.SearchIOStatsCallbackKey, search.SearchIOStatsCallbackFunc(func(uint64) {}))
 	ctx = search.ContextWithTermSearchersCounter(ctx)
-	s, err := bq.Searcher(ctx, r, idx.Mapping(), search.SearcherOptions{})
+
+	tables := e.tablesFor(idx)
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		// Each hit's row read one by one, in one walk.
+		dvr, err := r.DocValueReader(tableFields)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		c := &scan{spec: spec, rows: &rowReader{t: tables, r: r, dvr: dvr}, tables: tables}
+		if err := c.run(ctx, r, idx, bq); err != nil {
+			return nil, 0, nil, err
+		}
+		c.vals = tables.values()
+		hits, total, facets = c.result([]*scan{c})
+		return hits, total, facets, nil
+	}
+	tabs, vals, err := tables.snapshotTables(snap)
 	if err != nil {
 		return nil, 0, nil, err
+	}
+	offsets := make([]uint64, len(tabs)+1)
+	for i, ss := range snap.Segments() {
+		offsets[i+1] = offsets[i] + ss.Segment().Count()
+	}
+	docs := offsets[len(tabs)]
+	parts := make([]*scan, e.parts(docs))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := docs*uint64(i)/uint64(len(parts)), docs*uint64(i+1)/uint64(len(parts))
+		c := &scan{spec: spec, tabs: tabs, offsets: offsets, vals: vals, tables: tables}
+		parts[i] = c
+		var pr index.IndexReader = r
+		if len(parts) > 1 {
+			pr = &rangeReader{IndexReader: r, lo: lo, hi: hi}
+		}
+		if i == len(parts)-1 {
+			errs[i] = c.run(ctx, pr, idx, bq) // the last part on this goroutine
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.run(ctx, pr, idx, bq)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, nil, err
+	}
+	hits, total, facets = parts[0].result(parts)
+	return hits, total, facets, nil
+}
+
+// scan is one walk over the matches of a query (all of them, or one
+// part's range): the services that pass, the best of them, and the facet
+// counts.
+type scan struct {
+	spec    collectSpec
+	tabs    []*segTable // the snapshot's tables, by segment, with
+	offsets []uint64    // each segment's first document number
+	rows    *rowReader  // or each hit's row read one by one
+	tables  *docTables
+	vals    []facetValue // the interned facet values counts refers to
+	counts  []int        // per facet value
+	total   int          // services that pass
+	best    []entry      // the first spec.want of them, in no order
+}
+
+// run walks bq's matches in r.
+func (c *scan) run(ctx context.Context, r index.IndexReader, idx bleve.Index, bq query.Query) error {
+	s, err := bq.Searcher(ctx, r, idx.Mapping(), search.SearcherOptions{})
+	if err != nil {
+		return err
 	}
 	defer s.Close()
 	sctx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0), IndexReader: r}
 
 	// per facet value: its count, and whether it is a fact the query
 	// implies (a map lookup per value per hit cost a sixth of a search)
+	spec, vals := c.spec, c.vals
 	counts := make([]int, len(vals))
 	implied := make([]bool, len(vals))
 	for i, v := range vals {
@@ -417,22 +468,22 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	for ; err == nil && d != nil; d, err = s.Next(sctx) {
 		if n++; n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, 0, nil, err
+				return err
 			}
 		}
 		score := d.Score
 		var tab *segTable
 		var local uint64
-		if rows != nil {
-			if tab, err = rows.row(d.IndexInternalID); err != nil {
-				return nil, 0, nil, err
+		if c.rows != nil {
+			if tab, err = c.rows.row(d.IndexInternalID); err != nil {
+				return err
 			}
 		} else {
 			g := d.IndexInternalID.Value()
-			for g >= offsets[seg+1] {
+			for g >= c.offsets[seg+1] {
 				seg++
 			}
-			tab, local = tabs[seg], g-offsets[seg]
+			tab, local = c.tabs[seg], g-c.offsets[seg]
 		}
 		sctx.DocumentMatchPool.Put(d)
 		if tab.ids[local] == "" {
@@ -462,12 +513,12 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 				en.dist = math.Inf(1)
 			}
 		}
-		if rows != nil { // its one-row table is read afresh for each hit
+		if c.rows != nil { // its one-row table is read afresh for each hit
 			en.id, en.place, en.tab = tab.ids[local], tab.placeID(local, en.pl), nil
 		}
 		for _, v := range tab.vals[tab.valOff[local]:tab.valOff[local+1]] {
 			if int(v) >= len(counts) { // a value first seen by the row reader
-				vals = tables.values()
+				vals = c.tables.values()
 				counts = append(counts, make([]int, len(vals)-len(counts))...)
 				for i := len(implied); i < len(vals); i++ {
 					implied = append(implied, vals[i].field == fFact && spec.implied[vals[i].value])
@@ -481,32 +532,46 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		entries = append(entries, en)
 	}
 	if err != nil {
-		return nil, 0, nil, err
+		return err
 	}
-	if rows != nil {
-		vals = tables.values()
-	}
+	c.counts, c.total, c.best = counts, len(entries), bestOf(entries, spec.want)
+	return nil
+}
 
-	// The first `want` services, in order.
-	want := min(spec.want, len(entries))
-	if want < len(entries)/4 {
-		// keep the best `want` in a heap whose root is the worst kept
-		h := make([]int32, 0, want)
-		for i := range entries {
-			if len(h) < want {
-				h = append(h, int32(i))
-				up(h, entries, len(h)-1)
-			} else if entries[i].before(&entries[h[0]]) {
-				h[0] = int32(i)
-				down(h, entries, 0)
-			}
+// bestOf returns a copy of the first want entries, in no order.
+func bestOf(entries []entry, want int) []entry {
+	want = min(want, len(entries))
+	if want >= len(entries)/4 {
+		return slices.Clone(entries) // entries go back to the pool
+	}
+	// keep the best `want` in a heap whose root is the worst kept
+	h := make([]int32, 0, want)
+	for i := range entries {
+		if len(h) < want {
+			h = append(h, int32(i))
+			up(h, entries, len(h)-1)
+		} else if entries[i].before(&entries[h[0]]) {
+			h[0] = int32(i)
+			down(h, entries, 0)
 		}
-		hits = make([]entry, len(h))
-		for i, k := range h {
-			hits[i] = entries[k]
+	}
+	out := make([]entry, len(h))
+	for i, k := range h {
+		out[i] = entries[k]
+	}
+	return out
+}
+
+// result merges the parts' walks (c among them): the first spec.want
+// services in order, how many passed, and the facets.
+func (c *scan) result(parts []*scan) (hits []entry, total int, facets map[string][]Facet) {
+	counts := make([]int, len(c.vals))
+	for _, p := range parts {
+		hits = append(hits, p.best...)
+		total += p.total
+		for i, n := range p.counts {
+			counts[i] += n
 		}
-	} else {
-		hits = slices.Clone(entries) // entries go back to the pool
 	}
 	slices.SortFunc(hits, func(a, b entry) int {
 		if a.before(&b) {
@@ -517,7 +582,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		}
 		return 0
 	})
-	hits = hits[:want]
+	hits = hits[:min(c.spec.want, len(hits))]
 	for i := range hits {
 		h := &hits[i]
 		if t := h.tab; t != nil {
@@ -529,9 +594,9 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	facets = map[string][]Facet{}
 	for key, field := range map[string]string{"category": fCat, "attribute": fFact, "language": fLang} {
 		list := []Facet{}
-		for i, c := range counts {
-			if c > 0 && vals[i].field == field {
-				list = append(list, Facet{Value: vals[i].value, Count: c})
+		for i, n := range counts {
+			if n > 0 && c.vals[i].field == field {
+				list = append(list, Facet{Value: c.vals[i].value, Count: n})
 			}
 		}
 		slices.SortFunc(list, func(a, b Facet) int {
@@ -545,7 +610,7 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 		}
 		facets[key] = list
 	}
-	return hits, len(entries), facets, nil
+	return hits, total, facets
 }
 
 // values are the interned facet values so far.

@@ -50,6 +50,10 @@ type Options struct {
 	// UnverifiedAfter is directory.unverified_after in months: result
 	// cards of listings not verified for that long are marked (0: 24).
 	UnverifiedAfter int
+
+	// partDocs and maxParts replace, in tests, the fewest documents per
+	// part and the most parts a search is run in (parallel.go).
+	partDocs, maxParts int
 }
 
 // Engine is the search index and the indexer that keeps it in step with
