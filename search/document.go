@@ -317,7 +317,7 @@ func (r *svcRow) fields() map[string]any {
 		closed = "1"
 	}
 	catText := strings.Join(r.catNames.list(), "\n")
-	return map[string]any{
+	f := map[string]any{
 		"_type":   docType,
 		fName:     r.name,
 		fAltName:  r.alt,
@@ -334,9 +334,17 @@ func (r *svcRow) fields() map[string]any {
 		fLang:     langs.list(),
 		fStatus:   r.status,
 		fClosed:   closed,
-		fMinAge:   r.minAge,
-		fMaxAge:   r.maxAge,
 	}
+	// Ages only when the service has them: a numeric field is 16 terms,
+	// and three services in four have neither (the collector reads a
+	// missing age as no limit, 0 and 200).
+	if r.minAge > 0 {
+		f[fMinAge] = r.minAge
+	}
+	if r.maxAge < 200 {
+		f[fMaxAge] = r.maxAge
+	}
+	return f
 }
 
 // zip5 keeps the 5-digit ZIP of a postal code ("64127-1234" -> "64127").
