@@ -71,10 +71,19 @@ func (l *loader) categories(id string) []string {
 type svcRow struct {
 	id, name, alt, desc, elig, apply, fees, status, orgName, orgDesc string
 	minAge, maxAge                                                   float64
-	extra                                                            map[string]any
+	extra                                                            spanishText
 	docs                                                             []string
 	terms, cats, facts, langs, catNames                              set
 	schedules                                                        []map[string]any
+}
+
+// spanishText is what the index reads of a service's extra fields: its
+// Spanish text, where the data has it.
+type spanishText struct {
+	Name          string `json:"name_es"`
+	Description   string `json:"description_es"`
+	AlternateName string `json:"alternate_name_es"`
+	Eligibility   string `json:"eligibility_description_es"`
 }
 
 type set map[string]bool
@@ -233,10 +242,12 @@ func (l *loader) loadChunk(ctx context.Context, ids []string, out map[string][]d
 		lat, lon                      sql.NullFloat64
 	}
 	places := map[string][]place{}
+	// a place's city and ZIP: from its physical address, else its first
 	if err := l.query(ctx, `SELECT sal.service_id, sal.id, COALESCE(l.name,''), l.location_type, l.latitude, l.longitude,
-		COALESCE((SELECT city FROM address a WHERE a.location_id = l.id ORDER BY a.address_type = 'physical' DESC, a.rowid LIMIT 1), ''),
-		COALESCE((SELECT postal_code FROM address a WHERE a.location_id = l.id ORDER BY a.address_type = 'physical' DESC, a.rowid LIMIT 1), '')
-		FROM service_at_location sal JOIN location l ON l.id = sal.location_id WHERE sal.service_id IN (%s) ORDER BY sal.rowid`, live, func(rs *sql.Rows) error {
+		COALESCE(a.city, ''), COALESCE(a.postal_code, '')
+		FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+		LEFT JOIN address a ON a.rowid = (SELECT rowid FROM address WHERE location_id = l.id ORDER BY address_type = 'physical' DESC, rowid LIMIT 1)
+		WHERE sal.service_id IN (%s) ORDER BY sal.rowid`, live, func(rs *sql.Rows) error {
 		var sid string
 		var p place
 		if err := rs.Scan(&sid, &p.salID, &p.name, &p.ltype, &p.lat, &p.lon, &p.city, &p.zip); err != nil {
@@ -303,8 +314,8 @@ func placeValue(n int, salID string, lat, lon float64) string {
 // shares.
 func (r *svcRow) fields() map[string]any {
 	es := []string{}
-	for _, k := range []string{"name_es", "description_es", "alternate_name_es", "eligibility_description_es"} {
-		if v, ok := r.extra[k].(string); ok && v != "" {
+	for _, v := range []string{r.extra.Name, r.extra.Description, r.extra.AlternateName, r.extra.Eligibility} {
+		if v != "" {
 			es = append(es, v)
 		}
 	}
