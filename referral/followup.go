@@ -177,14 +177,16 @@ func newFollowup(referralID, kind string, due, now time.Time, reason string) *Fo
 // new one's follow-ups (see scheduleFollowups).
 const sameNeedWindow = 24 * time.Hour
 
-// scheduleFollowups plans a new referral's check-in, reminder and call task
-// (by the policy for its need) when the client may be followed up. A
-// person given several lists for one need within a day (a text search,
-// MORE, a call) is asked once: the follow-ups already planned for their
-// earlier referral for that need cover the new one, which gets none.
-func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, now time.Time) error {
+// scheduleFollowups plans a referral's check-in, reminder and, withCall,
+// call task (by the policy for its need, counted from when the referral
+// was made) when the client may be followed up, and returns how many it
+// planned. The planner calls it (planReferral). A person given several
+// lists for one need within a day (a text search, MORE, a call) is asked
+// once: the follow-ups already planned for their earlier referral for
+// that need cover the new one, which gets none.
+func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, withCall bool, now time.Time) (int, error) {
 	if r.Client == nil || !r.Client.CanFollowUp() {
-		return nil
+		return 0, nil
 	}
 	var covered int
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM referral p JOIN followup f ON f.referral_id = p.id
@@ -192,18 +194,19 @@ func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, 
 		AND f.kind = 'checkin' AND f.state = 'pending'`,
 		r.ClientID, r.ID, r.NeedCategory, formatTime(r.CreatedAt.Add(-sameNeedWindow))).Scan(&covered)
 	if err != nil {
-		return fmt.Errorf("look for follow-ups planned for the same need: %w", err)
+		return 0, fmt.Errorf("look for follow-ups planned for the same need: %w", err)
 	}
 	if covered > 0 {
-		return nil
+		return 0, nil
 	}
 	st := s.policy().StepsFor(r.NeedCategory)
 	day := func(n int) time.Time { return r.CreatedAt.AddDate(0, 0, n) }
+	planned := 0
 	for _, k := range []struct {
 		kind string
 		days int
 	}{{KindCheckin, st.Checkin}, {KindReminder, st.Reminder}, {KindCall, st.Call}} {
-		if k.days == 0 {
+		if k.days == 0 || (k.kind == KindCall && !withCall) {
 			continue
 		}
 		reason := ""
@@ -211,10 +214,11 @@ func (s *Store) scheduleFollowups(ctx context.Context, tx querier, r *Referral, 
 			reason = "scheduled call: no reply, or no help yet"
 		}
 		if err := insertFollowup(ctx, tx, newFollowup(r.ID, k.kind, day(k.days), now, reason), r.ClientID, r.CreatedBy); err != nil {
-			return err
+			return planned, err
 		}
+		planned++
 	}
-	return nil
+	return planned, nil
 }
 
 // setFollowupState moves f to state with a reason, recording the change.

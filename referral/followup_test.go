@@ -770,8 +770,9 @@ func TestOneFollowupPerNeedPerDay(t *testing.T) {
 }
 
 // The hotline's consent, asked after the referral was logged: agreeing
-// plans its follow-ups once however often the write runs; declining plans
-// none; an unknown referral is ENOTFOUND.
+// has its follow-ups planned once however often the write runs; declining
+// has none planned; an unknown referral is ENOTFOUND. (planner_test.go
+// tries the planner before, between and after.)
 func TestPrepareConsent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -793,6 +794,7 @@ func TestPrepareConsent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e.plan(t)
 	if fs, _ := e.Followups(ctx, r.ID); len(fs) != 3 {
 		t.Errorf("%d follow-ups after agreeing twice, want 3", len(fs))
 	}
@@ -802,6 +804,7 @@ func TestPrepareConsent(t *testing.T) {
 	if err := run(declined.ID, false); err != nil {
 		t.Fatal(err)
 	}
+	e.plan(t)
 	if fs, _ := e.Followups(ctx, declined.ID); len(fs) != 0 {
 		t.Errorf("%d follow-ups after declining", len(fs))
 	}

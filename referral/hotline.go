@@ -17,11 +17,15 @@ import (
 
 // PrepareConsent checks a client's answer to the follow-up question asked
 // after their referral was logged (the hotline texts the results, logs the
-// referral, then asks) and returns the write that records it and, when
-// they agreed, plans that referral's follow-ups as CreateReferral would
-// have, for a write transaction of the caller's (a db.Batcher job's: the
-// hotline records it with the call's step, one commit). The write may run
-// more than once, with the same result: the follow-ups are planned once.
+// referral, then asks) and returns the write that records it, for a write
+// transaction of the caller's (a db.Batcher job's: the hotline records it
+// with the call's step, one commit). Agreeing marks the referral to be
+// planned again and wakes the planner, which plans its follow-ups after
+// that commit unless it has them already (it may have been planned with
+// an earlier consent, or before this one, with none). Declining cancels
+// the follow-ups the referral has waiting, if the planner made them before
+// the answer came; after it, the planner makes none. The write may run
+// more than once, with the same result.
 func (s *Store) PrepareConsent(referralID string, c Consent, actor string) (func(ctx context.Context, tx *sql.Tx) error, error) {
 	if err := validateActor("actor", actor); err != nil {
 		return nil, err
@@ -36,26 +40,21 @@ func (s *Store) PrepareConsent(referralID string, c Consent, actor string) (func
 	}
 	return func(ctx context.Context, jobTx *sql.Tx) error {
 		tx := s.db.Batch.Prepared(jobTx) // statements parsed once
-		r, err := findReferral(ctx, tx, referralID)
+		clientID, err := referralClient(ctx, tx, referralID)
 		if err != nil {
 			return err
 		}
-		if _, err := s.setConsentTx(ctx, tx, r.ClientID, c, actor, now); err != nil {
+		if _, err := s.setConsentTx(ctx, tx, clientID, c, actor, now); err != nil {
 			return err
 		}
 		if !c.Given {
-			return nil
+			return cancelPending(ctx, tx, referralID, clientID, []string{KindCheckin, KindReminder, KindCall}, "consent refused", actor, now)
 		}
-		fs, err := queryFollowups(ctx, tx, `f.referral_id = ? AND f.kind IN ('checkin','reminder','call')`, referralID)
-		if err != nil || len(fs) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE referral SET followups_planned_at = NULL WHERE id = ?`, referralID); err != nil {
 			return err
 		}
-		// Read again: the client now has the consent. The schedule counts
-		// from the referral, which was made moments ago.
-		if r, err = findReferral(ctx, tx, referralID); err != nil {
-			return err
-		}
-		return s.scheduleFollowups(ctx, tx, r, now)
+		s.kickPlanner()
+		return nil
 	}, nil
 }
 
@@ -133,9 +132,11 @@ func (s *Store) requestCallTx(ctx context.Context, tx querier, cr CallRequest, p
 	}
 	r := &Referral{ID: uuid.NewString(), ClientID: cl.ID, Client: cl, Channel: cr.Channel, NeedCategory: cr.Need, ZIP: cr.ZIP,
 		CreatedBy: cr.Actor, CreatedAt: now, IdempotencyKey: cr.Key, State: StateOpen, Notes: "asked for a call back"}
+	// A call back is all it asks for: nothing for the planner to plan.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO referral (id, client_id, channel, need_category, zip, created_by, notes,
-		created_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.ClientID, r.Channel, r.NeedCategory, r.ZIP, r.CreatedBy, r.Notes, formatTime(r.CreatedAt), nullString(r.IdempotencyKey)); err != nil {
+		created_at, idempotency_key, followups_planned_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.ClientID, r.Channel, r.NeedCategory, r.ZIP, r.CreatedBy, r.Notes, formatTime(r.CreatedAt), nullString(r.IdempotencyKey),
+		formatTime(now)); err != nil {
 		return nil, constraintError(err)
 	}
 	for i := range evs {

@@ -53,7 +53,9 @@ const staleSending = 2 * time.Minute
 // (recorded as sent), "started and never finished" (recorded as unsure, for
 // staff: never resent blindly), or nothing (it was never sent; it is sent
 // now). Nothing due is skipped: texts wait, oldest first, for the sending
-// window and the daily cap.
+// window and the daily cap. Each run first plans the follow-ups of any
+// referral the planner has not reached (see planner.go), so a referral
+// whose process died before planning it is planned at the next start.
 type Runner struct {
 	Store  *Store
 	Sender Sender
@@ -69,6 +71,10 @@ type Runner struct {
 
 // Summary counts what a run did.
 type Summary struct {
+	// Planned are referrals whose follow-ups were still to plan (left by
+	// a process killed after the referral's commit, or not yet reached by
+	// the planner), planned by this run.
+	Planned   int `json:"planned"`
 	Sent      int `json:"sent"`
 	Cancelled int `json:"cancelled"`
 	Failed    int `json:"failed"`
@@ -107,8 +113,8 @@ func (r *Runner) Run(ctx context.Context) {
 		sum, err := r.RunDue(ctx, now())
 		if err != nil && ctx.Err() == nil {
 			r.log().ErrorContext(ctx, "follow-up run failed", "err", err)
-		} else if sum.Sent+sum.Failed+sum.Unsure+sum.Cancelled > 0 {
-			r.log().InfoContext(ctx, "follow-ups processed", "sent", sum.Sent, "cancelled", sum.Cancelled,
+		} else if sum.Planned+sum.Sent+sum.Failed+sum.Unsure+sum.Cancelled > 0 {
+			r.log().InfoContext(ctx, "follow-ups processed", "planned", sum.Planned, "sent", sum.Sent, "cancelled", sum.Cancelled,
 				"failed", sum.Failed, "unsure", sum.Unsure, "retry", sum.Retry, "waiting", sum.Waiting)
 		}
 		if sleepCtx(ctx, every) != nil {
@@ -124,13 +130,19 @@ func (r *Runner) log() *slog.Logger {
 	return r.Log
 }
 
-// RunDue processes every text due as of at: first those a killed process
-// left "sending", then pending ones oldest first, while at is inside the
-// sending window and under the daily cap, at the policy's pace. Staff tasks
-// need no processing: the queue shows them when due.
+// RunDue processes every text due as of at: first it plans the referrals
+// still to plan (planner.go: at start, this is what a killed process left),
+// then it finishes the texts a killed process left "sending", then sends
+// pending ones oldest first, while at is inside the sending window and
+// under the daily cap, at the policy's pace. Staff tasks need no
+// processing: the queue shows them when due.
 func (r *Runner) RunDue(ctx context.Context, at time.Time) (Summary, error) {
 	var sum Summary
 	s := r.Store
+	var err error
+	if sum.Planned, err = s.PlanFollowups(ctx); err != nil {
+		return sum, fmt.Errorf("plan follow-ups: %w", err)
+	}
 	p := s.policy()
 	at = at.UTC().Truncate(time.Microsecond)
 	wait := r.Wait

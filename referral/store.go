@@ -36,6 +36,9 @@ type Store struct {
 	Estimate EstimateConfig
 	// Policy is the follow-up schedule; nil is DefaultPolicy.
 	Policy *Policy
+
+	// planner plans the hotline's referrals after they commit (planner.go).
+	planner planner
 }
 
 // NewStore returns a Store on an open database that snapshots services
@@ -73,21 +76,26 @@ func inWrite[T any](ctx context.Context, s *Store, fn func(ctx context.Context, 
 // CreateReferral logs a referral: it normalises the phone, finds the client
 // by phone or creates one (an anonymous referral gets a client without a
 // phone), copies name, organization and phone of each service from the
-// directory, and records it all with its events in one transaction.
+// directory, and records it all with its events and its follow-ups (the
+// planner's planReferral, in the same transaction: the staff form, the API
+// and "Text me this" show them in their answer) in one transaction.
 //
 // With an IdempotencyKey it is safe to retry: if a referral with that key
 // exists, CreateReferral returns it with created false and writes nothing.
 // Bad input is EINVALID with a message that names the field, e.g.
 // "client.phone: ..." or "service_ids[1]: no service with id ...".
 func (s *Store) CreateReferral(ctx context.Context, n NewReferral) (r *Referral, created bool, err error) {
-	write, err := s.PrepareReferral(ctx, n)
+	write, err := s.prepareReferral(ctx, n)
 	if err != nil {
 		return nil, false, err
 	}
 	err = s.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		r, created, err = write(ctx, tx)
-		return err
+		if err != nil || !created {
+			return err
+		}
+		return s.planReferral(ctx, s.db.Batch.Prepared(tx), r, r.CreatedAt)
 	})
 	if err != nil {
 		return nil, false, err
@@ -105,8 +113,26 @@ type ReferralWrite func(ctx context.Context, tx *sql.Tx) (r *Referral, created b
 // an earlier referral with its key, and copies what the referral keeps of
 // each service (reads, outside any write transaction). The caller runs the
 // write in its own transaction, with what else must commit with it (the
-// hotline's answer to a text).
+// hotline's answer to a text). The write does not plan the follow-ups: it
+// wakes the planner (planner.go), whose own write runs after the caller's
+// has committed, so that the hotline answers without waiting for them.
 func (s *Store) PrepareReferral(ctx context.Context, n NewReferral) (ReferralWrite, error) {
+	write, err := s.prepareReferral(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *sql.Tx) (*Referral, bool, error) {
+		r, created, err := write(ctx, tx)
+		if err == nil && created {
+			s.kickPlanner()
+		}
+		return r, created, err
+	}, nil
+}
+
+// prepareReferral is PrepareReferral; its write leaves the referral's
+// follow-ups unplanned.
+func (s *Store) prepareReferral(ctx context.Context, n NewReferral) (ReferralWrite, error) {
 	now := s.now()
 	phone, err := NormalizePhone(n.Client.Phone)
 	if err != nil {
@@ -201,9 +227,6 @@ func (s *Store) PrepareReferral(ctx context.Context, n NewReferral) (ReferralWri
 		}
 		evs = append(evs, newEvent{ReferralID: r.ID, ClientID: r.ClientID, Actor: r.CreatedBy, At: now, Action: ActionReferralCreated, After: referralView(r)})
 		if err := writeEvents(ctx, tx, evs...); err != nil {
-			return nil, false, err
-		}
-		if err := s.scheduleFollowups(ctx, tx, r, now); err != nil {
 			return nil, false, err
 		}
 		return r, true, nil

@@ -27,6 +27,11 @@ import (
 // There is no timer and no background worker: the first caller to find the
 // writer idle runs the batch (its own job and whatever queued meanwhile);
 // jobs that queue while a batch commits form the next one.
+//
+// Work that nobody is waiting for (planning a referral's follow-ups after
+// the webhook has answered) goes through Later: its jobs run in batches of
+// their own, only when no Do job is queued, so they never lengthen a batch
+// that requests wait for.
 type Batcher struct {
 	// DB is the single-connection writer pool.
 	DB *sql.DB
@@ -36,6 +41,7 @@ type Batcher struct {
 
 	mu      sync.Mutex
 	queue   []*job
+	later   []*job // Later's jobs: run when queue is empty
 	running bool
 
 	// stmts are statements prepared once on the writer connection, for
@@ -98,6 +104,20 @@ func NewBatcher(w *sql.DB) *Batcher { return &Batcher{DB: w} }
 // ctx.Err() and fn never runs; once it has started, Do waits for the
 // commit.
 func (b *Batcher) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return b.do(ctx, fn, false)
+}
+
+// Later is Do for background work that no request waits for: its job
+// waits while Do jobs are queued and runs in a batch of Later jobs only,
+// so it never lengthens a batch whose callers are waiting to answer. The
+// writer is idle often enough that it waits for milliseconds; under a
+// load that never lets the writer rest it waits until the load eases.
+// The promises of Do hold: nil means committed.
+func (b *Batcher) Later(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return b.do(ctx, fn, true)
+}
+
+func (b *Batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, later bool) error {
 	if ctx.Value(inBatchKey{}) != nil {
 		return ErrNested
 	}
@@ -106,7 +126,11 @@ func (b *Batcher) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	}
 	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
 	b.mu.Lock()
-	b.queue = append(b.queue, j)
+	if later {
+		b.later = append(b.later, j)
+	} else {
+		b.queue = append(b.queue, j)
+	}
 	lead := !b.running
 	b.running = true
 	b.mu.Unlock()
@@ -149,29 +173,34 @@ func (b *Batcher) next() {
 func (b *Batcher) more() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.queue) == 0 {
+	if len(b.queue) == 0 && len(b.later) == 0 {
 		b.running = false
 		return false
 	}
 	return true
 }
 
-// runOne takes up to Max queued jobs and runs them as one batch.
+// runOne takes up to Max queued jobs (Do's; Later's when none of Do's
+// wait) and runs them as one batch.
 func (b *Batcher) runOne() {
 	max := b.Max
 	if max <= 0 {
 		max = 128
 	}
 	b.mu.Lock()
-	n := min(len(b.queue), max)
+	q := &b.queue
+	if len(b.queue) == 0 {
+		q = &b.later
+	}
+	n := min(len(*q), max)
 	taken := make([]*job, 0, n)
-	for _, j := range b.queue[:n] {
+	for _, j := range (*q)[:n] {
 		if j.state.CompareAndSwap(jobQueued, jobTaken) {
 			taken = append(taken, j)
 		}
 	}
-	rest := b.queue[n:]
-	b.queue = append(make([]*job, 0, len(rest)), rest...)
+	rest := (*q)[n:]
+	*q = append(make([]*job, 0, len(rest)), rest...)
 	b.mu.Unlock()
 	if len(taken) == 0 {
 		return

@@ -379,3 +379,81 @@ func TestBatcherPreparedStatements(t *testing.T) {
 		t.Errorf("%d rows, want 5", n)
 	}
 }
+
+// Later's jobs wait while Do's are queued and never share their batch: a
+// request's answer does not wait for background work queued before it.
+func TestBatcherLater(t *testing.T) {
+	d := openBatchDB(t)
+	// With the writer idle, a Later job runs at once.
+	if err := d.Batch.Later(context.Background(), insertJob("idle", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rowOf(t, d, "idle"); !ok {
+		t.Fatal("Later returned before its row was committed")
+	}
+
+	var mu sync.Mutex
+	var order []string
+	job := func(k string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			mu.Lock()
+			order = append(order, k)
+			mu.Unlock()
+			return insertJob(k, 1)(ctx, tx)
+		}
+	}
+	hold, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := d.Batch.Do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			close(hold)
+			<-release
+			return job("held")(ctx, tx)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	<-hold
+	before := d.Batch.Batches.Load()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.Batch.Later(context.Background(), job("later")); err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.Batch.mu.Lock()
+		n := len(d.Batch.later)
+		d.Batch.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Later job never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Batch.Do(context.Background(), job(fmt.Sprint("do", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitQueued(t, d.Batch, 3)
+	close(release)
+	wg.Wait()
+	if len(order) != 5 || order[0] != "held" || order[4] != "later" {
+		t.Errorf("jobs ran in the order %v: want held, the three Do jobs, then later", order)
+	}
+	if n := d.Batch.Batches.Load() - before; n != 3 {
+		t.Errorf("%d batches, want 3 (the held job, the Do jobs queued behind it, the Later job alone)", n)
+	}
+}
