@@ -71,8 +71,9 @@ type Referrals interface {
 	LogReferral(ctx context.Context, r NewReferral) (ReferralWrite, error)
 	// Consent checks the person's answer to the follow-up question, with
 	// the exact words they heard, and returns the write that records it
-	// (given plans the follow-ups of referralID), for the caller's write
-	// transaction; it may run more than once, with the same result.
+	// (given has the follow-ups of referralID planned once it commits; not
+	// given cancels any), for the caller's write transaction; it may run
+	// more than once, with the same result.
 	Consent(ctx context.Context, referralID string, given bool, words, channel string) (func(context.Context, *sql.Tx) error, error)
 	// Callback adds a staff callback task: to ReferralID when set, else to a
 	// new referral made for it (by Key).

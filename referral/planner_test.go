@@ -381,3 +381,26 @@ func TestUnplannedUsesIndex(t *testing.T) {
 		t.Errorf("query plan %q: want the index referral_unplanned, in its order", p)
 	}
 }
+
+// A referral the planner cannot plan (here a broken row) does not hold
+// back the texts already planned: the run sends them and reports both.
+func TestRunnerSendsWhenPlanningFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, consenting(LanguageEN))
+	e.hold(true)
+	n := consenting(LanguageEN)
+	n.Client.Phone = "+18165550170"
+	broken := e.logHotline(t, n)
+	if _, err := e.dir.DB().Write.Exec(`UPDATE referral SET created_at = 'not a time' WHERE id = ?`, broken.ID); err != nil {
+		t.Fatal(err)
+	}
+	run, fs, _ := newRunner(e)
+	sum, err := run.RunDue(context.Background(), ct(2026, 3, 5, 10, 0))
+	if err == nil || !strings.Contains(err.Error(), "plan follow-ups") {
+		t.Errorf("run error %v, want the planner's", err)
+	}
+	if sum.Sent != 1 || len(fs.texts()) != 1 {
+		t.Errorf("run %+v, %d texts: want the planned check-in sent", sum, len(fs.texts()))
+	}
+}

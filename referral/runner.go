@@ -135,14 +135,22 @@ func (r *Runner) log() *slog.Logger {
 // then it finishes the texts a killed process left "sending", then sends
 // pending ones oldest first, while at is inside the sending window and
 // under the daily cap, at the policy's pace. Staff tasks need no
-// processing: the queue shows them when due.
+// processing: the queue shows them when due. A failure to plan does not
+// hold back the texts already planned; both errors are returned.
 func (r *Runner) RunDue(ctx context.Context, at time.Time) (Summary, error) {
+	planned, planErr := r.Store.PlanFollowups(ctx)
+	sum, err := r.sendDue(ctx, at)
+	sum.Planned = planned
+	if planErr != nil {
+		err = errors.Join(fmt.Errorf("plan follow-ups: %w", planErr), err)
+	}
+	return sum, err
+}
+
+// sendDue is RunDue after planning.
+func (r *Runner) sendDue(ctx context.Context, at time.Time) (Summary, error) {
 	var sum Summary
 	s := r.Store
-	var err error
-	if sum.Planned, err = s.PlanFollowups(ctx); err != nil {
-		return sum, fmt.Errorf("plan follow-ups: %w", err)
-	}
 	p := s.policy()
 	at = at.UTC().Truncate(time.Microsecond)
 	wait := r.Wait
