@@ -397,13 +397,14 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	parts := make([]*scan, e.parts(docs))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
+	fuzzy := &fuzzyMemo{words: map[fuzzyKey]*fuzzyTerms{}}
 	for i := range parts {
 		lo, hi := docs*uint64(i)/uint64(len(parts)), docs*uint64(i+1)/uint64(len(parts))
 		c := &scan{spec: spec, tabs: tabs, offsets: offsets, vals: vals, tables: tables}
 		parts[i] = c
 		var pr index.IndexReader = r
 		if len(parts) > 1 {
-			pr = &rangeReader{IndexReader: r, lo: lo, hi: hi}
+			pr = &rangeReader{IndexReader: r, lo: lo, hi: hi, fuzzy: fuzzy}
 		}
 		if i == len(parts)-1 {
 			errs[i] = c.run(ctx, pr, idx, bq) // the last part on this goroutine

@@ -2,7 +2,9 @@ package search
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"sync"
 
 	index "github.com/blevesearch/bleve_index_api"
 )
@@ -39,7 +41,96 @@ func (e *Engine) parts(n uint64) int {
 type rangeReader struct {
 	index.IndexReader
 	lo, hi uint64
+	fuzzy  *fuzzyMemo // shared by the parts of one search
 }
+
+var _ index.IndexReaderFuzzy = (*rangeReader)(nil)
+
+// fuzzyMemo keeps, for the parts of one search, the near spellings of each
+// word found in the dictionary: the first part to ask reads the
+// dictionary, the others reuse its answer (it was a third of the time of a
+// misspelled search, and every part paid it).
+type fuzzyMemo struct {
+	mu    sync.Mutex
+	words map[fuzzyKey]*fuzzyTerms
+}
+
+type fuzzyKey struct {
+	field, term, prefix string
+	fuzziness           int
+}
+
+type fuzzyTerms struct {
+	once    sync.Once
+	entries []index.DictEntry
+	card    int
+	auto    index.FuzzyAutomaton
+	err     error
+}
+
+// FieldDictFuzzyAutomaton makes rangeReader an index.IndexReaderFuzzy, as
+// the snapshot is: without it bleve would compare the word with every
+// term of the field.
+func (r *rangeReader) FieldDictFuzzyAutomaton(field, term string, fuzziness int, prefix string) (index.FieldDict, index.FuzzyAutomaton, error) {
+	r.fuzzy.mu.Lock()
+	k := fuzzyKey{field, term, prefix, fuzziness}
+	ft := r.fuzzy.words[k]
+	if ft == nil {
+		ft = &fuzzyTerms{}
+		r.fuzzy.words[k] = ft
+	}
+	r.fuzzy.mu.Unlock()
+	ft.once.Do(func() {
+		fz, ok := r.IndexReader.(index.IndexReaderFuzzy)
+		if !ok {
+			ft.err = fmt.Errorf("search: index reader %T has no fuzzy dictionary", r.IndexReader)
+			return
+		}
+		d, a, err := fz.FieldDictFuzzyAutomaton(field, term, fuzziness, prefix)
+		if err != nil {
+			ft.err = err
+			return
+		}
+		defer d.Close()
+		ft.auto, ft.card = a, d.Cardinality()
+		for {
+			e, err := d.Next()
+			if err != nil || e == nil {
+				ft.err = err
+				return
+			}
+			ft.entries = append(ft.entries, *e)
+		}
+	})
+	if ft.err != nil {
+		return nil, nil, ft.err
+	}
+	return &replayDict{entries: ft.entries, card: ft.card}, ft.auto, nil
+}
+
+func (r *rangeReader) FieldDictFuzzy(field, term string, fuzziness int, prefix string) (index.FieldDict, error) {
+	d, _, err := r.FieldDictFuzzyAutomaton(field, term, fuzziness, prefix)
+	return d, err
+}
+
+// replayDict gives back dictionary entries read before.
+type replayDict struct {
+	entries []index.DictEntry
+	next    int
+	card    int
+}
+
+func (d *replayDict) Next() (*index.DictEntry, error) {
+	if d.next >= len(d.entries) {
+		return nil, nil
+	}
+	d.next++
+	return &d.entries[d.next-1], nil
+}
+
+func (d *replayDict) Close() error      { return nil }
+func (d *replayDict) Cardinality() int  { return d.card }
+func (d *replayDict) BytesRead() uint64 { return 0 }
 
 func (r *rangeReader) TermFieldReader(ctx context.Context, term []byte, field string, includeFreq, includeNorm, includeTermVectors bool) (index.TermFieldReader, error) {
 	t, err := r.IndexReader.TermFieldReader(ctx, term, field, includeFreq, includeNorm, includeTermVectors)
