@@ -1094,6 +1094,15 @@ func openBench(tb testing.TB, n int) *benchSet {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// SECONDCHANCE_BENCH_PARTS=N searches in N parts whatever the size
+	// (1: one walk), to compare with the engine's own choice.
+	if v := os.Getenv("SECONDCHANCE_BENCH_PARTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			tb.Fatalf("SECONDCHANCE_BENCH_PARTS=%q: want a whole number of parts, 1 or more", v)
+		}
+		e.opt.partDocs, e.opt.maxParts = 1, n
+	}
 	if _, err := e.Lock(); err != nil {
 		tb.Fatalf("%v (run the benchmarks of one package at a time: go test -p 1)", err)
 	}
