@@ -3,6 +3,7 @@ package hotline
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -16,6 +17,12 @@ type LoadOptions struct {
 	// Think is how long a caller listens before each key or text; 0 fires
 	// the next request at once (far above what people can do).
 	Think time.Duration
+	// Spread, when set, makes the callers behave less in step: each starts
+	// at a random moment within Spread and waits a random Think/2 to
+	// 3*Think/2 before each key or text. 0: all start at once and wait
+	// exactly Think, so every caller's request of a step arrives within
+	// the same few milliseconds (the worst case).
+	Spread time.Duration
 	// FirstNumber numbers the callers: +1816555 and four digits from it.
 	FirstNumber int
 }
@@ -74,6 +81,10 @@ func Load(ctx context.Context, base Simulator, opt LoadOptions) (LoadResult, err
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				start, wait := opt.pace(round*opt.Callers + c)
+				if !sleep(start) {
+					return
+				}
 				script := []string{"1", "1", "64127#", "2", "1", "1", ""}
 				if c%2 == 1 {
 					script = []string{"2", "2", "#", "1", "2", ""}
@@ -83,7 +94,7 @@ func Load(ctx context.Context, base Simulator, opt LoadOptions) (LoadResult, err
 				s.From = fmt.Sprintf("+1816555%04d", (opt.FirstNumber+round*opt.Callers+c)%10000)
 				s.Out = nil
 				s.Input = func(string) (string, bool) {
-					if n >= len(script) || !sleep(opt.Think) {
+					if n >= len(script) || !sleep(wait()) {
 						return "", false
 					}
 					n++
@@ -96,7 +107,7 @@ func Load(ctx context.Context, base Simulator, opt LoadOptions) (LoadResult, err
 				}
 				var texts []time.Duration
 				for _, m := range []string{"jobs 64127", "2", "more", "vivienda"} {
-					if !sleep(opt.Think) {
+					if !sleep(wait()) {
 						return
 					}
 					_, took, err := s.SMS(ctx, m)
@@ -118,4 +129,16 @@ func Load(ctx context.Context, base Simulator, opt LoadOptions) (LoadResult, err
 		}
 	}
 	return res, nil
+}
+
+// pace is when caller n starts and how long it waits before each key or
+// text (see Spread): the same for a given FirstNumber and n.
+func (opt LoadOptions) pace(n int) (start time.Duration, wait func() time.Duration) {
+	if opt.Spread <= 0 {
+		return 0, func() time.Duration { return opt.Think }
+	}
+	rnd := rand.New(rand.NewPCG(uint64(opt.FirstNumber), uint64(n)))
+	return time.Duration(rnd.Int64N(int64(opt.Spread))), func() time.Duration {
+		return opt.Think/2 + time.Duration(rnd.Int64N(int64(opt.Think)+1))
+	}
 }

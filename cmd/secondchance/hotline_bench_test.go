@@ -22,7 +22,9 @@ import (
 // simulated people calling and texting at once (hotline.Load, as
 // `secondchance simulate load` runs it), each round a new set of numbers.
 // HOTLINE_BENCH_THINK (a Go duration, default 300ms) is the time between
-// keys. It reports the p99 of the voice and SMS webhooks, and how long
+// keys; HOTLINE_BENCH_SPREAD (default 0: every caller presses each key at
+// the same moment) starts the callers at random moments within it and
+// varies each wait between half and one and a half the think time. It reports the p99 of the voice and SMS webhooks, and how long
 // the follow-ups took to be planned after the answer (plan-lag: from the
 // referral, or the caller's consent, to the planner's write). It logs the
 // server's own time per hotline route (the request log's duration_ms).
@@ -36,6 +38,14 @@ func BenchmarkHotlineServe(b *testing.B) {
 			b.Fatal(err)
 		}
 		think = d
+	}
+	var spread time.Duration
+	if s := os.Getenv("HOTLINE_BENCH_SPREAD"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spread = d
 	}
 	dir := b.TempDir()
 	api := newFakeTwilioAPI(b, 0)
@@ -54,7 +64,7 @@ func BenchmarkHotlineServe(b *testing.B) {
 	var voice, text []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := hotline.Load(context.Background(), sim, hotline.LoadOptions{Callers: 50, Think: think, FirstNumber: i * 50})
+		res, err := hotline.Load(context.Background(), sim, hotline.LoadOptions{Callers: 50, Think: think, Spread: spread, FirstNumber: i * 50})
 		if err != nil {
 			b.Fatalf("%v\n%s", err, errb.String())
 		}

@@ -99,6 +99,14 @@ func TestHotlineSimulated(t *testing.T) {
 	if code, _, errs := runArgs(t, nil, "simulate", "load", "--callers", "0"); code != 2 || !strings.Contains(errs, "--callers: expected 1 to 1000, got 0") {
 		t.Errorf("simulate load --callers 0: exit %d\n%s", code, errs)
 	}
+	// Callers out of step: two calls started within 200 ms.
+	code, report, errs = runArgs(t, nil, "simulate", "load", "--callers", "2", "--think", "10ms", "--spread", "200ms", "--first-number", "7100")
+	if code != 0 || !strings.Contains(report, "5ms to 15ms between keys, starting within 200ms") || !strings.Contains(report, "sms       8 webhooks") {
+		t.Errorf("simulate load --spread: exit %d\n%s\n%s", code, report, errs)
+	}
+	if code, _, errs := runArgs(t, nil, "simulate", "load", "--spread", "-1s"); code != 2 || !strings.Contains(errs, "--spread: expected a duration of 0 or more, got -1s") {
+		t.Errorf("simulate load --spread -1s: exit %d\n%s", code, errs)
+	}
 }
 
 // waitIndexed waits until search answers from its index rather than its

@@ -151,9 +151,13 @@ Spanish housing, hearing more and declining) followed by four texts to the
 SMS search, and prints how long the server took to answer its webhooks.
 Every call logs referrals and texts results like a real one: point it at a
 test server, never at the live hotline's data. Numbers +1816555xxxx are used
-(--first-number picks where they start).`,
-		Example: `  secondchance simulate load --callers 50 --rounds 3 --think 300ms`,
-		Args:    exactArgs(0, "no arguments"),
+(--first-number picks where they start). By default every caller presses each
+key at the same moment (the worst case); --spread 3s starts them at random
+moments within 3 s and varies each wait between half and one and a half
+--think, as people do.`,
+		Example: `  secondchance simulate load --callers 50 --rounds 3 --think 300ms
+  secondchance simulate load --callers 50 --rounds 3 --think 300ms --spread 3s`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opt.Callers < 1 || opt.Callers > 1000 {
 				return usageError(cmd, "--callers: expected 1 to 1000, got %d", opt.Callers)
@@ -164,9 +168,16 @@ test server, never at the live hotline's data. Numbers +1816555xxxx are used
 			if opt.Think < 0 {
 				return usageError(cmd, "--think: expected a duration of 0 or more, got %s", opt.Think)
 			}
+			if opt.Spread < 0 {
+				return usageError(cmd, "--spread: expected a duration of 0 or more, got %s", opt.Spread)
+			}
 			s := sim(cmd, nil)
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%d callers at once, %d round(s), %s between keys, against %s\n", opt.Callers, opt.Rounds, opt.Think, s.Server)
+			pace := fmt.Sprintf("%s between keys, all in step", opt.Think)
+			if opt.Spread > 0 {
+				pace = fmt.Sprintf("%s to %s between keys, starting within %s", opt.Think/2, opt.Think*3/2, opt.Spread)
+			}
+			fmt.Fprintf(out, "%d callers at once, %d round(s), %s, against %s\n", opt.Callers, opt.Rounds, pace, s.Server)
 			start := time.Now()
 			res, err := hotline.Load(cmd.Context(), *s, opt)
 			if err != nil {
@@ -188,6 +199,7 @@ test server, never at the live hotline's data. Numbers +1816555xxxx are used
 	lf.IntVar(&opt.Callers, "callers", 50, "simulated people calling at once")
 	lf.IntVar(&opt.Rounds, "rounds", 1, "how many times they all call")
 	lf.DurationVar(&opt.Think, "think", 300*time.Millisecond, "how long a caller listens before each key or text (0: at once)")
+	lf.DurationVar(&opt.Spread, "spread", 0, "start the callers at random moments within this and vary their waits (0: all in step)")
 	lf.IntVar(&opt.FirstNumber, "first-number", 0, "the last four digits of the first caller's number (+1816555xxxx)")
 	cmd.AddCommand(call, smsCmd, load)
 	return cmd

@@ -1,0 +1,42 @@
+package hotline
+
+import (
+	"testing"
+	"time"
+)
+
+// Without Spread every caller starts at once and waits exactly Think; with
+// it, callers start at different moments within Spread and each wait is
+// between Think/2 and 3*Think/2, varying from key to key.
+func TestLoadPace(t *testing.T) {
+	inStep := LoadOptions{Think: 300 * time.Millisecond}
+	for n := range 5 {
+		start, wait := inStep.pace(n)
+		if start != 0 || wait() != 300*time.Millisecond || wait() != 300*time.Millisecond {
+			t.Fatalf("in step, caller %d starts at %s and waits %s", n, start, wait())
+		}
+	}
+	spread := LoadOptions{Think: 300 * time.Millisecond, Spread: 3 * time.Second, FirstNumber: 7}
+	starts, waits := map[time.Duration]bool{}, map[time.Duration]bool{}
+	for n := range 50 {
+		start, wait := spread.pace(n)
+		if start < 0 || start >= spread.Spread {
+			t.Fatalf("caller %d starts at %s, outside [0, %s)", n, start, spread.Spread)
+		}
+		starts[start] = true
+		for range 7 {
+			w := wait()
+			if w < 150*time.Millisecond || w > 450*time.Millisecond {
+				t.Fatalf("caller %d waits %s, outside [150ms, 450ms]", n, w)
+			}
+			waits[w] = true
+		}
+		again, _ := spread.pace(n)
+		if again != start {
+			t.Fatalf("caller %d starts at %s, then at %s: not reproducible", n, start, again)
+		}
+	}
+	if len(starts) < 45 || len(waits) < 300 {
+		t.Errorf("%d different starts of 50 and %d different waits of 350: hardly spread", len(starts), len(waits))
+	}
+}
