@@ -78,24 +78,31 @@ func storedStep(ctx context.Context, q *db.Stmts, sid, step string) (string, boo
 }
 
 // saveStep records the call's new state and the answer to step in one
-// transaction, with also (more writes of the same step) inside it. When
-// the step was answered meanwhile (Twilio sent the same request twice at
-// once), nothing is written and the first answer is returned. The
+// transaction, with also (more writes of the same step) inside it, run
+// first so that they may fill in the call's state (a referral's id).
+// When the step was answered meanwhile (Twilio sent the same request twice
+// at once, or another process answered it), nothing is written, also does
+// not run, and the first answer is returned with saved false. The
 // transaction goes through the group commit (db.Batcher): concurrent
 // calls' steps share one disk sync, and saveStep returns only once this
 // step's is durable.
-func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now time.Time, also ...func(context.Context, *sql.Tx) error) (string, error) {
+func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now time.Time, also ...func(context.Context, *sql.Tx) error) (answer string, saved bool, err error) {
 	results, err := json.Marshal(c.Results)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	var answer string
 	err = d.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		saved = false
 		err := d.Batch.QueryRow(ctx, tx, `SELECT twiml FROM hotline_call_step WHERE call_sid = ? AND step = ?`, c.SID, step).Scan(&answer)
 		if err == nil {
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		for _, fn := range also {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
 		}
 		answer = twiml
 		at := formatTime(now)
@@ -114,17 +121,26 @@ func saveStep(ctx context.Context, d *db.DB, c *call, step, twiml string, now ti
 			c.SID, step, twiml, at); err != nil {
 			return fmt.Errorf("save call step: %w", err)
 		}
-		for _, fn := range also {
-			if err := fn(ctx, tx); err != nil {
-				return err
-			}
-		}
+		saved = true
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return answer, nil
+	return answer, saved, nil
+}
+
+// unsayText replaces the answer recorded for step, which said its text
+// went, with twiml, which says it did not, and puts back the call's
+// textRef (see Voice.sendText).
+func unsayText(ctx context.Context, d *db.DB, tx *sql.Tx, sid, step, twiml, textRef string) error {
+	if _, err := d.Batch.Exec(ctx, tx, `UPDATE hotline_call_step SET twiml = ? WHERE call_sid = ? AND step = ?`, twiml, sid, step); err != nil {
+		return fmt.Errorf("save call step: %w", err)
+	}
+	if _, err := d.Batch.Exec(ctx, tx, `UPDATE hotline_call SET text_ref = ? WHERE call_sid = ?`, textRef, sid); err != nil {
+		return fmt.Errorf("save call: %w", err)
+	}
+	return nil
 }
 
 // CallRecord is how a call went, for staff and tests.

@@ -71,6 +71,8 @@ type fakeTwilio struct {
 	script   []answer
 	requests []url.Values
 	n        int
+	// onSend, when set, runs on each request before it is answered.
+	onSend func(form url.Values)
 }
 
 func newFakeTwilio(t *testing.T, script ...answer) *fakeTwilio {
@@ -101,7 +103,11 @@ func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 		a = f.script[min(f.n, len(f.script)-1)]
 	}
 	f.n++
+	onSend := f.onSend
 	f.mu.Unlock()
+	if onSend != nil {
+		onSend(r.PostForm)
+	}
 
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != testSID || pass != testToken {
@@ -146,6 +152,13 @@ func messageJSON(form url.Values) string {
 		"uri":                   "/2010-04-01/Accounts/" + testSID + "/Messages/SM0123456789abcdef0123456789abcdef.json",
 	})
 	return string(b)
+}
+
+// setOnSend sets onSend.
+func (f *fakeTwilio) setOnSend(fn func(form url.Values)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onSend = fn
 }
 
 func (f *fakeTwilio) count() int {

@@ -101,8 +101,3 @@ type CallbackRequest struct {
 	Reason string
 	Key    string
 }
-
-// textSender sends the results texted to a caller (the Logged sender).
-type textSender interface {
-	Send(ctx context.Context, m Message) (Result, error)
-}

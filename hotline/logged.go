@@ -74,99 +74,188 @@ type LoggedMessage struct {
 
 // Send implements Sender.
 func (l *Logged) Send(ctx context.Context, m Message) (Result, error) {
-	if err := m.Validate(); err != nil {
+	s, err := l.start(ctx, m)
+	if err != nil {
 		return Result{}, err
 	}
-	log := l.Log.With("to", MaskPhone(m.To), "ref", m.Ref, "purpose", m.Purpose)
+	if err := l.db.Batch.Do(ctx, s.claim); err != nil {
+		return Result{}, s.refused(ctx, err)
+	}
+	return s.send(ctx)
+}
+
+// sending is one Send taken apart, so that a caller can commit its own
+// writes with the claim and answer before the outcome is recorded (the
+// voice menu's "text me these": Voice.sendText): start, then claim as a
+// job of the caller's transaction, then send once that has committed.
+type sending struct {
+	l   *Logged
+	m   Message
+	log *slog.Logger
+	now time.Time
+	// local is Next when it writes to this database (the outbox): claim
+	// then also sends and records the outcome, in one transaction, so
+	// nothing can be left half done (no "sending" row), and send only
+	// reports.
+	local localSender
+	// later records a text that went in the background, after send has
+	// returned (Batch.Later), so the caller answers without waiting for
+	// that commit. Until it commits the row says "sending": a Send with
+	// the same Ref meanwhile gets ErrUnsure, never a second text.
+	later bool
+	// unsent, when set, is a write of the caller's that send commits with
+	// the record of a claimed text that did not go (or had failed before).
+	unsent func(context.Context, *sql.Tx) error
+
+	// Set by claim, afresh on each run (a Batcher job may run twice):
+	// stood is an earlier send's outcome that stands (sent or failed), res
+	// the local sender's answer.
+	stood *LoggedMessage
+	res   Result
+}
+
+// start checks m and the opt-out list: an opted-out number gets
+// *SendError{OptedOut: true} and nothing is claimed.
+func (l *Logged) start(ctx context.Context, m Message) (*sending, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	s := &sending{l: l, m: m, log: l.Log.With("to", MaskPhone(m.To), "ref", m.Ref, "purpose", m.Purpose), now: l.Now()}
 	opted, err := l.OptOuts.IsOptedOut(ctx, m.To)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	if opted {
-		log.InfoContext(ctx, "sms not sent: the recipient opted out")
-		return Result{}, &SendError{Code: CodeOptedOut, Permanent: true, OptedOut: true, Msg: "the recipient has opted out of text messages"}
+		s.log.InfoContext(ctx, "sms not sent: the recipient opted out")
+		return nil, &SendError{Code: CodeOptedOut, Permanent: true, OptedOut: true, Msg: "the recipient has opted out of text messages"}
 	}
 	if ls, ok := l.Next.(localSender); ok && ls.database() == l.db {
-		return l.sendLocal(ctx, m, ls, log)
+		s.local = ls
 	}
-	prev, err := l.claim(ctx, m)
-	if err != nil {
-		if errors.Is(err, ErrUnsure) {
-			log.WarnContext(ctx, "sms not sent: an earlier send with this ref never finished; check the provider's log, then release it", "err", err)
-		}
-		return Result{}, err
-	}
-	if prev != nil {
-		if prev.Status == StatusSent {
-			log.DebugContext(ctx, "sms already sent; not sending again", "sid", prev.ProviderSID)
-			return Result{SID: prev.ProviderSID, Status: prev.ProviderStatus, Provider: prev.Provider, Attempts: prev.Attempts, Replayed: true}, nil
-		}
-		return Result{}, storedError(prev)
-	}
+	return s, nil
+}
 
-	res, sendErr := l.Next.Send(ctx, m)
+// claim is a Batcher job: it runs m.With and logs m as sending, or finds
+// the earlier outcome that stands; with a local sender it also sends and
+// records. A Ref in flight or never finished fails it with ErrUnsure, a
+// Ref used for another message with ECONFLICT, and m.With's writes are
+// rolled back with it.
+func (s *sending) claim(ctx context.Context, tx *sql.Tx) (err error) {
+	s.stood, s.res = nil, Result{}
+	if s.m.With != nil {
+		if err := s.m.With(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if s.stood, err = s.l.claimTx(ctx, tx, s.m, formatTime(s.now)); err != nil || s.stood != nil || s.local == nil {
+		return err
+	}
+	if s.res, err = s.local.sendTx(ctx, tx, s.m); err != nil {
+		return err
+	}
+	return finishTx(ctx, tx, s.m.Ref, StatusSent, s.res.SID, s.res.Status, 0, "", s.res.Attempts, "", s.now)
+}
 
+// refused logs the error of a claim that did not commit, and returns it.
+func (s *sending) refused(ctx context.Context, err error) error {
+	if errors.Is(err, ErrUnsure) {
+		s.log.WarnContext(ctx, "sms not sent: an earlier send with this ref never finished; check the provider's log, then release it", "err", err)
+	} else {
+		s.log.WarnContext(ctx, "sms not sent", "provider", s.l.Provider, "err", err)
+	}
+	return err
+}
+
+// send sends m once its claim has committed, and records the outcome:
+// a text that went before it returns (or in the background, with later),
+// one that did not with unsent. A Ref whose outcome stood is answered
+// from the log.
+func (s *sending) send(ctx context.Context) (Result, error) {
 	// Record the outcome even if ctx has ended: what was sent must be known.
 	rctx := context.WithoutCancel(ctx)
-	var se *SendError
-	switch {
-	case sendErr == nil:
-		err = l.finish(rctx, m.Ref, StatusSent, res.SID, res.Status, 0, "", res.Attempts, "")
-		if err != nil {
-			// The row stays "sending": a later Send answers ErrUnsure
-			// rather than texting again.
-			log.ErrorContext(ctx, "sms sent but not recorded", "sid", res.SID, "err", err)
-			return res, fmt.Errorf("sms sent (sid %s) but not recorded: %w", res.SID, err)
+	switch prev := s.stood; {
+	case prev != nil && prev.Status == StatusSent:
+		s.log.DebugContext(ctx, "sms already sent; not sending again", "sid", prev.ProviderSID)
+		return Result{SID: prev.ProviderSID, Status: prev.ProviderStatus, Provider: prev.Provider, Attempts: prev.Attempts, Replayed: true}, nil
+	case prev != nil:
+		if s.unsent != nil {
+			if err := s.l.db.Batch.Do(rctx, s.unsent); err != nil {
+				s.log.ErrorContext(ctx, "sms not sent (it failed before), and the caller's write with that failed", "err", err)
+			}
 		}
-		log.InfoContext(ctx, "sms sent", "provider", l.Provider, "sid", res.SID, "attempts", res.Attempts)
-		return res, nil
+		return Result{}, storedError(prev)
+	case s.local != nil:
+		s.log.InfoContext(ctx, "sms sent", "provider", s.l.Provider, "sid", s.res.SID, "attempts", s.res.Attempts)
+		return s.res, nil
+	}
+
+	res, sendErr := s.l.Next.Send(ctx, s.m)
+	if sendErr == nil {
+		return res, s.sent(ctx, res)
+	}
+	var se *SendError
+	status, code, msg, attempts, optOut := StatusRetryable, 0, sendErr.Error(), res.Attempts, ""
+	switch {
 	case errors.As(sendErr, &se):
-		status := StatusRetryable
 		if se.Permanent {
 			status = StatusFailed
 		}
-		optOut := ""
 		if se.OptedOut {
 			optOut = fmt.Sprintf("twilio %d", se.Code)
 		}
-		err = l.finish(rctx, m.Ref, status, "", "", se.Code, se.Msg, max(se.Attempts, 1), optOut)
-		log.WarnContext(ctx, "sms not sent", "provider", l.Provider, "code", se.Code, "http_status", se.Status,
+		code, msg, attempts = se.Code, se.Msg, max(se.Attempts, 1)
+		s.log.WarnContext(ctx, "sms not sent", "provider", s.l.Provider, "code", se.Code, "http_status", se.Status,
 			"permanent", se.Permanent, "opted_out", se.OptedOut, "invalid_number", se.InvalidNumber, "config", se.Config,
 			"attempts", se.Attempts, "err", se.Error())
-		if se.OptedOut && err == nil {
-			log.InfoContext(ctx, "recipient recorded as opted out", "source", OptOutSourceTwilio)
-		}
 	case errors.Is(sendErr, ErrUnsure):
-		err = l.finish(rctx, m.Ref, StatusUnsure, "", "", 0, sendErr.Error(), max(res.Attempts, 1), "")
-		log.ErrorContext(ctx, "sms may or may not have been sent; not retried", "provider", l.Provider, "err", sendErr)
+		status, attempts = StatusUnsure, max(res.Attempts, 1)
+		s.log.ErrorContext(ctx, "sms may or may not have been sent; not retried", "provider", s.l.Provider, "err", sendErr)
 	default:
-		err = l.finish(rctx, m.Ref, StatusRetryable, "", "", 0, sendErr.Error(), res.Attempts, "")
-		log.WarnContext(ctx, "sms not sent", "provider", l.Provider, "err", sendErr)
+		s.log.WarnContext(ctx, "sms not sent", "provider", s.l.Provider, "err", sendErr)
 	}
-	if err != nil {
-		log.ErrorContext(ctx, "sms outcome not recorded", "err", err)
+	err := s.l.db.Batch.Do(rctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := finishTx(ctx, tx, s.m.Ref, status, "", "", code, msg, attempts, optOut, s.l.Now()); err != nil {
+			return err
+		}
+		if s.unsent != nil {
+			return s.unsent(ctx, tx)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "sms outcome not recorded", "err", err)
+	case optOut != "":
+		s.log.InfoContext(ctx, "recipient recorded as opted out", "source", OptOutSourceTwilio)
 	}
 	return res, sendErr
 }
 
-// claim starts a send of m. It returns (nil, nil) when the caller should
-// send, or the earlier row when its outcome stands (sent or failed).
-func (l *Logged) claim(ctx context.Context, m Message) (*LoggedMessage, error) {
-	now := formatTime(l.Now())
-	var stood *LoggedMessage
-	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
-		if m.With != nil {
-			if err := m.With(ctx, tx); err != nil {
-				return err
-			}
-		}
-		stood, err = l.claimTx(ctx, tx, m, now)
-		return err
-	})
-	if err != nil {
-		return nil, err
+// sent records a text that went (see later).
+func (s *sending) sent(ctx context.Context, res Result) error {
+	record := func(ctx context.Context, tx *sql.Tx) error {
+		return finishTx(ctx, tx, s.m.Ref, StatusSent, res.SID, res.Status, 0, "", res.Attempts, "", s.l.Now())
 	}
-	return stood, nil
+	notRecorded := func(err error) error {
+		// The row stays "sending": a later Send answers ErrUnsure rather
+		// than texting again.
+		s.log.ErrorContext(ctx, "sms sent but not recorded", "sid", res.SID, "err", err)
+		return fmt.Errorf("sms sent (sid %s) but not recorded: %w", res.SID, err)
+	}
+	s.log.InfoContext(ctx, "sms sent", "provider", s.l.Provider, "sid", res.SID, "attempts", res.Attempts)
+	rctx := context.WithoutCancel(ctx)
+	if s.later {
+		go func() {
+			if err := s.l.db.Batch.Later(rctx, record); err != nil {
+				notRecorded(err)
+			}
+		}()
+		return nil
+	}
+	if err := s.l.db.Batch.Do(rctx, record); err != nil {
+		return notRecorded(err)
+	}
+	return nil
 }
 
 func (l *Logged) claimTx(ctx context.Context, tx *sql.Tx, m Message, now string) (*LoggedMessage, error) {
@@ -198,15 +287,8 @@ func (l *Logged) claimTx(ctx context.Context, tx *sql.Tx, m Message, now string)
 	return nil, fmt.Errorf("%w (ref %s is %s since %s)", ErrUnsure, m.Ref, prev.Status, prev.UpdatedAt.Format(time.RFC3339))
 }
 
-// finish records the outcome of a claimed send; optOutReason, when set,
+// finishTx records the outcome of a claimed send; optOutReason, when set,
 // also puts the number on the opt-out list in the same transaction.
-func (l *Logged) finish(ctx context.Context, ref, status, sid, providerStatus string, code int, msg string, attempts int, optOutReason string) error {
-	now := l.Now()
-	return l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return finishTx(ctx, tx, ref, status, sid, providerStatus, code, msg, attempts, optOutReason, now)
-	})
-}
-
 func finishTx(ctx context.Context, tx *sql.Tx, ref, status, sid, providerStatus string, code int, msg string, attempts int, optOutReason string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE sms_message SET status = ?, provider_sid = ?, provider_status = ?,
 		error_code = ?, error_message = ?, attempts = attempts + ?, updated_at = ? WHERE ref = ?`,
@@ -230,46 +312,6 @@ func finishTx(ctx context.Context, tx *sql.Tx, ref, status, sid, providerStatus 
 type localSender interface {
 	sendTx(ctx context.Context, tx *sql.Tx, m Message) (Result, error)
 	database() *db.DB
-}
-
-// sendLocal claims, sends and records m in one transaction, for a sender
-// that writes to this database: one commit instead of three, and nothing
-// can be half done (no "sending" row left by a crash), so never twice.
-func (l *Logged) sendLocal(ctx context.Context, m Message, ls localSender, log *slog.Logger) (Result, error) {
-	now := l.Now()
-	var stood *LoggedMessage
-	var res Result
-	err := l.db.Batch.Do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
-		res = Result{}
-		if m.With != nil {
-			if err := m.With(ctx, tx); err != nil {
-				return err
-			}
-		}
-		stood, err = l.claimTx(ctx, tx, m, formatTime(now))
-		if err != nil || stood != nil {
-			return err
-		}
-		if res, err = ls.sendTx(ctx, tx, m); err != nil {
-			return err
-		}
-		return finishTx(ctx, tx, m.Ref, StatusSent, res.SID, res.Status, 0, "", res.Attempts, "", now)
-	})
-	switch {
-	case errors.Is(err, ErrUnsure):
-		log.WarnContext(ctx, "sms not sent: an earlier send with this ref never finished; check the provider's log, then release it", "err", err)
-		return Result{}, err
-	case err != nil:
-		log.WarnContext(ctx, "sms not sent", "provider", l.Provider, "err", err)
-		return Result{}, err
-	case stood != nil && stood.Status == StatusSent:
-		log.DebugContext(ctx, "sms already sent; not sending again", "sid", stood.ProviderSID)
-		return Result{SID: stood.ProviderSID, Status: stood.ProviderStatus, Provider: stood.Provider, Attempts: stood.Attempts, Replayed: true}, nil
-	case stood != nil:
-		return Result{}, storedError(stood)
-	}
-	log.InfoContext(ctx, "sms sent", "provider", l.Provider, "sid", res.SID, "attempts", res.Attempts)
-	return res, nil
 }
 
 // storedError rebuilds the refusal a failed row records.

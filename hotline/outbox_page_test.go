@@ -66,9 +66,7 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	// Stuck: claimed an hour before "now", never finished.
 	stuck := NewLogged(outbox, ProviderTwilio, d, quiet)
 	stuck.Now = clock
-	if _, err := stuck.claim(ctx, Message{To: "+18165550188", Body: "Stuck.", Purpose: "followup", Ref: "followup:stuck"}); err != nil {
-		t.Fatal(err)
-	}
+	claimOnly(t, stuck, Message{To: "+18165550188", Body: "Stuck.", Purpose: "followup", Ref: "followup:stuck"})
 	at = at.Add(time.Minute)
 	send(senderFunc(func(context.Context, Message) (Result, error) {
 		return Result{}, &SendError{Code: 21211, Status: 400, Permanent: true, InvalidNumber: true, Msg: "The 'To' number +1816***0177 is not valid"}

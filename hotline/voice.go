@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -28,8 +30,8 @@ type Voice struct {
 	DB        *db.DB
 	Finder    Finder
 	Referrals Referrals
-	// Sender texts results to callers (the Logged sender).
-	Sender textSender
+	// Sender texts results to callers.
+	Sender *Logged
 	// Conversations, when set, remembers the texted results so that a reply
 	// "1" gets the first one's details.
 	Conversations *Conversations
@@ -44,6 +46,9 @@ type Voice struct {
 	VoiceEN, VoiceES string
 	Log              *slog.Logger
 	Now              func() time.Time
+
+	// answering holds the steps being answered (see answer).
+	answering sync.Map
 }
 
 // Register adds the voice webhooks behind the signature check.
@@ -90,6 +95,9 @@ type reply struct {
 	// also are writes committed with the step's record, in its
 	// transaction (they must touch only tx; see db.Batcher.Do).
 	also []func(context.Context, *sql.Tx) error
+	// text, when set, is a text the step sends after its record commits
+	// (sendText).
+	text *stepText
 }
 
 type stepFunc func(ctx context.Context, c *call, in input, a *reply) error
@@ -136,6 +144,11 @@ func (v *Voice) step(fn stepFunc) echo.HandlerFunc {
 			return apperr.Errorf(apperr.EINVALID, "CallSid: required (Twilio sends it with every call webhook).")
 		}
 		key := ec.Request().URL.RequestURI()
+		done, err := v.answer(ctx, sid+" "+key)
+		if err != nil {
+			return err
+		}
+		defer done()
 		if x, ok, err := storedStep(ctx, v.DB.ReadStmts, sid, key); err != nil {
 			return err
 		} else if ok {
@@ -155,7 +168,7 @@ func (v *Voice) step(fn stepFunc) echo.HandlerFunc {
 		in := input{Digits: strings.TrimSpace(ec.FormValue("Digits")), Speech: strings.TrimSpace(ec.FormValue("SpeechResult")),
 			None: ec.QueryParam("none") != "", form: ec.FormValue}
 		a := &reply{v: v, c: c}
-		if err := fn(ctx, c, in, a); err != nil {
+		sorry := func(err error) error {
 			// Say sorry and offer a person rather than let Twilio hang up
 			// on an error; the step is not recorded, so a retry acts again
 			// (what it does is keyed and happens once).
@@ -169,15 +182,43 @@ func (v *Voice) step(fn stepFunc) echo.HandlerFunc {
 			}
 			return voiceXML(ec, x)
 		}
+		if err := fn(ctx, c, in, a); err != nil {
+			return sorry(err)
+		}
 		x, err := twiml.Voice(a.verbs)
 		if err != nil {
 			return err
 		}
-		x, err = saveStep(context.WithoutCancel(ctx), v.DB, c, key, x, v.now(), a.also...)
-		if err != nil {
+		if a.text != nil {
+			if x, err = v.sendText(ctx, c, key, x, a); err != nil {
+				return sorry(err)
+			}
+			return voiceXML(ec, x)
+		}
+		if x, _, err = saveStep(context.WithoutCancel(ctx), v.DB, c, key, x, v.now(), a.also...); err != nil {
 			return err
 		}
 		return voiceXML(ec, x)
+	}
+}
+
+// answer waits while another request answers the step id (a CallSid and
+// URL) in this process, then marks it as answered by this one until done
+// is called. Twilio's repeat of a step delivered meanwhile so gets the
+// step's final answer: "text me these" records its answer before the text
+// goes and replaces it if the text does not (sendText).
+func (v *Voice) answer(ctx context.Context, id string) (done func(), err error) {
+	mine := make(chan struct{})
+	for {
+		other, busy := v.answering.LoadOrStore(id, mine)
+		if !busy {
+			return func() { v.answering.Delete(id); close(mine) }, nil
+		}
+		select {
+		case <-other.(chan struct{}):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -411,6 +452,8 @@ func (v *Voice) chose(ctx context.Context, c *call, in input, a *reply) error {
 // text sends the places being read to the caller, logs the referral and
 // asks for consent to follow up. The text's ref and the referral's key
 // come from the CallSid and the page, so a repeat sends and logs once.
+// The answer says the text went; step sends it after the step's record
+// commits (sendText), and answers a.text.unsent instead if it does not go.
 func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	end := min(c.Page+3, len(c.Results))
 	places := c.Results[c.Page:end]
@@ -433,44 +476,102 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 		return err
 	}
 	// The referral commits with the text's log entry, before the text
-	// goes: a caller who hangs up keeps it.
-	var id string
+	// goes: a caller who hangs up keeps it. It runs before the call's row
+	// is saved (see saveStep), which records its id.
 	logReferral := func(ctx context.Context, tx *sql.Tx) (err error) {
-		id, err = write(ctx, tx)
+		c.ReferralID, err = write(ctx, tx)
 		return err
 	}
-	ref := fmt.Sprintf("voice:%s:text:%d", c.SID, c.Page)
-	body := listText(c.Lang, places, c.Page, false)
-	if _, err := v.Sender.Send(ctx, Message{To: c.From, Body: body, Purpose: "results", Ref: ref, With: logReferral}); err != nil {
-		v.log().WarnContext(ctx, "results not texted to caller", "call_sid", c.SID, "err", err)
-		a.say(a.p("notTexted"))
-		// Whether or not the log entry committed, the referral is made
-		// (or found, by its key) on its own.
-		if err := v.DB.Batch.Do(ctx, logReferral); err != nil {
-			return err
-		}
-		c.ReferralID = id
-	} else {
-		c.ReferralID = id
-		c.TextRef = ref
-		a.say(a.p("texted"))
-		if v.Conversations != nil {
-			// Kept with the step's record (one commit, not two), but a
-			// failure to keep them must not fail the step: the text went.
-			save := v.Conversations.remember(c.From, c.Lang, c.Need, c.Query, c.ZIP, c.Results, c.Page, id)
-			a.also = append(a.also, func(ctx context.Context, tx *sql.Tx) error {
-				return bestEffort(ctx, tx, save, func(err error) {
-					v.log().WarnContext(ctx, "texted results not kept for replies", "err", err)
-				})
+	with := logReferral
+	if v.Conversations != nil {
+		// Kept with the text's log entry (one commit, not two), but a
+		// failure to keep them must not fail the step.
+		with = func(ctx context.Context, tx *sql.Tx) error {
+			if err := logReferral(ctx, tx); err != nil {
+				return err
+			}
+			save := v.Conversations.remember(c.From, c.Lang, c.Need, c.Query, c.ZIP, c.Results, c.Page, c.ReferralID)
+			return bestEffort(ctx, tx, save, func(err error) {
+				v.log().WarnContext(ctx, "texted results not kept for replies", "err", err)
 			})
 		}
 	}
+	then := v.endPrompt
 	if c.Consent == "" {
-		v.consentPrompt(a)
-		return nil
+		then = v.consentPrompt
 	}
-	v.endPrompt(a)
+	unsent := &reply{v: v, c: c, verbs: slices.Clone(a.verbs)}
+	unsent.say(a.p("notTexted"))
+	then(unsent)
+	ref := fmt.Sprintf("voice:%s:text:%d", c.SID, c.Page)
+	a.text = &stepText{msg: Message{To: c.From, Body: listText(c.Lang, places, c.Page, false), Purpose: "results", Ref: ref, With: with},
+		referral: logReferral, unsent: unsent.verbs, textRef: c.TextRef}
+	c.TextRef = ref
+	a.say(a.p("texted"))
+	then(a)
 	return nil
+}
+
+// stepText is the text a step sends (the results: text), with what the
+// step does when it does not go.
+type stepText struct {
+	// msg's With writes the referral and keeps the conversation for
+	// replies: they commit with the step's record and the text's claim.
+	msg Message
+	// referral is written on its own, with the step's record, when the
+	// text is refused before it is claimed.
+	referral func(context.Context, *sql.Tx) error
+	// unsent is the answer when the text does not go ("we could not text
+	// this number"), textRef the call's TextRef to keep then.
+	unsent  []twiml.Element
+	textRef string
+}
+
+// sendText records a step that texts the caller (a.text), then sends the
+// text. The step's record, whose answer says the text went, commits with
+// the text's claim (Logged), the claim's With and a.also; the text goes
+// after that commit, and the answer is given at once, the text recorded
+// as sent in the background (sending.later): one commit on the way. A
+// process killed before the text goes leaves it "sending", never sent
+// twice; a repeat of the step is answered from the record.
+//
+// A claimed text that does not go (Twilio refuses it, 21610 included, or
+// cannot be reached) is recorded with the step's answer replaced by
+// t.unsent, in a second commit, and that is the answer. A text refused
+// before it is claimed (an opted-out number, a ref in doubt or used for
+// another text: the claim's job fails and its With is rolled back) is not
+// sent: the step is recorded with t.unsent, the referral written alone.
+func (v *Voice) sendText(ctx context.Context, c *call, key, x string, a *reply) (string, error) {
+	t := a.text
+	unsent, err := twiml.Voice(t.unsent)
+	if err != nil {
+		return "", err
+	}
+	wctx := context.WithoutCancel(ctx)
+	s, err := v.Sender.start(ctx, t.msg)
+	if err == nil {
+		var saved bool
+		x, saved, err = saveStep(wctx, v.DB, c, key, x, v.now(), append([]func(context.Context, *sql.Tx) error{s.claim}, a.also...)...)
+		if err == nil && !saved {
+			return x, nil // answered meanwhile, and nothing claimed
+		}
+		if err == nil {
+			s.later = true
+			s.unsent = func(ctx context.Context, tx *sql.Tx) error {
+				return unsayText(ctx, v.DB, tx, c.SID, key, unsent, t.textRef)
+			}
+			if _, err := s.send(ctx); err != nil {
+				v.log().WarnContext(ctx, "results not texted to caller", "call_sid", c.SID, "err", err)
+				return unsent, nil
+			}
+			return x, nil
+		}
+		err = s.refused(ctx, err)
+	}
+	v.log().WarnContext(ctx, "results not texted to caller", "call_sid", c.SID, "err", err)
+	c.TextRef = t.textRef
+	x, _, err = saveStep(wctx, v.DB, c, key, unsent, v.now(), append([]func(context.Context, *sql.Tx) error{t.referral}, a.also...)...)
+	return x, err
 }
 
 func (v *Voice) consentPrompt(a *reply) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,6 +102,7 @@ type hotlineEnv struct {
 	refs    *fakeReferrals
 	outbox  *Outbox
 	optOuts *OptOuts
+	sender  *Logged
 	stop    func()
 }
 
@@ -132,6 +134,7 @@ func newHotlineEnvSending(t testing.TB, path string, now time.Time, next Sender)
 	if next != nil {
 		logged = NewLogged(next, ProviderTwilio, d, quiet)
 	}
+	e.sender = logged
 	conv := &Conversations{DB: d, Finder: e.finder, Referrals: e.refs, Now: clock}
 	srv := server.New(server.Config{Listen: "127.0.0.1:0", BaseURL: publicBase, Logger: quiet})
 	sig := Signature{AuthToken: testToken, BaseURL: publicBase}.Middleware()
@@ -564,16 +567,350 @@ func TestVoiceTextThroughTwilio(t *testing.T) {
 	if f.count() != 1 {
 		t.Fatalf("%d texts sent, want 1", f.count())
 	}
-	var status, sid string
-	if err := e.d.Read.QueryRow(`SELECT status, provider_sid FROM sms_message WHERE to_number = '+18165550199'`).Scan(&status, &sid); err != nil {
-		t.Fatal(err)
-	}
-	if status != StatusSent || sid == "" {
-		t.Errorf("the text is logged %q (sid %q), want sent", status, sid)
+	if row := e.waitText(t, "+18165550199", StatusSent); row.ProviderSID == "" {
+		t.Errorf("the text is logged without its sid: %+v", row)
 	}
 	e.refs.mu.Lock()
 	defer e.refs.mu.Unlock()
 	if len(e.refs.referrals) != 1 || len(e.refs.consents) != 1 {
 		t.Errorf("%d referrals, %d consents; want 1 each", len(e.refs.referrals), len(e.refs.consents))
+	}
+}
+
+// choseStep is the URL of "text me these" in the calls toResults walks.
+const choseStep = "/hotline/voice/chose?s=4"
+
+// toResults walks a call through the webhooks to its results (English,
+// jobs, ZIP 64127), ready for "text me these" (textMe).
+func (e *hotlineEnv) toResults(t *testing.T, sid, from string) {
+	t.Helper()
+	for _, s := range []struct{ path, digits string }{{"/hotline/voice", ""}, {"/hotline/voice/language?s=1", "1"},
+		{"/hotline/voice/need?s=2", "1"}, {"/hotline/voice/zip?s=3", "64127"}} {
+		f := url.Values{"CallSid": {sid}, "From": {from}, "To": {testTo}, "Digits": {s.digits}}
+		if code, _, body := e.voicePost(t, s.path, f); code != 200 {
+			t.Fatalf("%s: %d %s", s.path, code, body)
+		}
+	}
+}
+
+// textMe presses 1, "text me these", at the results of a call toResults
+// walked, as Twilio posts it (safe from any goroutine), and returns the
+// answer; it gives up after 5 s.
+func (e *hotlineEnv) textMe(sid, from string) (string, error) {
+	f := url.Values{"CallSid": {sid}, "From": {from}, "To": {testTo}, "Digits": {"1"}}
+	req, _ := http.NewRequest(http.MethodPost, e.base+choseStep, strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sign(testToken, publicBase+choseStep, f))
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d: %s", res.StatusCode, b)
+	}
+	return string(b), err
+}
+
+// said is what an answer says, its <Say>s (in gathers too) joined.
+func said(t testing.TB, body string) string {
+	t.Helper()
+	var out []string
+	var walk func(n node)
+	walk = func(n node) {
+		if n.XMLName.Local == "Say" {
+			out = append(out, strings.TrimSpace(n.Text))
+		}
+		for _, c := range n.Nodes {
+			walk(c)
+		}
+	}
+	walk(twimlDoc(t, body))
+	return strings.Join(out, " ")
+}
+
+// waitText waits for the text to `to` to be logged with status want (a
+// text that went is recorded in the background) and returns its row.
+func (e *hotlineEnv) waitText(t testing.TB, to, want string) *LoggedMessage {
+	t.Helper()
+	var m *LoggedMessage
+	var err error
+	for range 500 {
+		m, err = scanMessage(e.d.Read.QueryRow(`SELECT `+messageCols+` FROM sms_message WHERE to_number = ?`, to))
+		if err == nil && m.Status == want {
+			return m
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the text to %s is logged %+v (%v), want %s", MaskPhone(to), m, err, want)
+	return nil
+}
+
+// referralTable has the env's fake referral log write each referral to
+// fake_referral in the caller's transaction, and returns its count.
+func (e *hotlineEnv) referralTable(t testing.TB) func() int {
+	t.Helper()
+	if _, err := e.d.Write.Exec(`CREATE TABLE IF NOT EXISTS fake_referral (key TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	e.refs.mu.Lock()
+	e.refs.table = true
+	e.refs.mu.Unlock()
+	return func() (n int) {
+		e.d.Read.QueryRow(`SELECT COUNT(*) FROM fake_referral`).Scan(&n)
+		return n
+	}
+}
+
+const (
+	textedWords    = "We have texted you these places."
+	notTextedWords = "Sorry, we could not text this number."
+)
+
+// "Text me these" through Twilio: the step's record, whose answer says the
+// text went, the referral, the conversation kept for replies and the
+// text's claim are one commit, made before the text goes; the answer then
+// comes without another commit (here the writer is held until it has
+// come), and the text is recorded as sent after it.
+func TestVoiceTextOneCommitThenSend(t *testing.T) {
+	t.Parallel()
+	f := newFakeTwilio(t, ok201)
+	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	referrals := e.referralTable(t)
+	const sid, from = "CA0101", "+18165550101"
+	e.toResults(t, sid, from)
+	commits := e.d.Batch.Batches.Load()
+	release := make(chan struct{})
+	f.setOnSend(func(url.Values) {
+		x, ok, err := storedStep(context.Background(), e.d.ReadStmts, sid, choseStep)
+		if err != nil || !ok || !strings.Contains(x, textedWords) {
+			t.Errorf("when the text went the step's recorded answer was %q (%v, %v), want one saying it went", x, ok, err)
+		}
+		var conversations int
+		e.d.Read.QueryRow(`SELECT COUNT(*) FROM hotline_sms_conversation WHERE phone = ?`, from).Scan(&conversations)
+		if n := referrals(); n != 1 || conversations != 1 {
+			t.Errorf("when the text went: %d referrals, %d conversations kept; want 1 each", n, conversations)
+		}
+		if n := e.d.Batch.Batches.Load() - commits; n != 1 {
+			t.Errorf("%d commits before the text went, want 1", n)
+		}
+		e.waitText(t, from, StatusSending)
+		// Hold the writer until the answer has come.
+		tx, err := e.d.Write.BeginTx(context.Background(), nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		go func() {
+			<-release
+			tx.Rollback()
+		}()
+	})
+	body, err := e.textMe(sid, from)
+	close(release)
+	if err != nil {
+		t.Fatalf("no answer while the writer was held after the text went: %v", err)
+	}
+	if w := said(t, body); !strings.Contains(w, textedWords) || !strings.Contains(w, "May we text you in a few days") {
+		t.Errorf("answer: %s", w)
+	}
+	e.waitText(t, from, StatusSent)
+	if again, err := e.textMe(sid, from); err != nil || again != body {
+		t.Errorf("the step delivered again: %v\n%s\nwant\n%s", err, again, body)
+	}
+	var textRef, referralID string
+	e.d.Read.QueryRow(`SELECT text_ref, referral_id FROM hotline_call WHERE call_sid = ?`, sid).Scan(&textRef, &referralID)
+	if textRef != "voice:"+sid+":text:0" || referralID != "ref-voice:"+sid+":referral:0" {
+		t.Errorf("the call records text %q, referral %q", textRef, referralID)
+	}
+	if f.count() != 1 || referrals() != 1 {
+		t.Errorf("%d texts, %d referrals; want 1 each", f.count(), referrals())
+	}
+}
+
+// A text Twilio refuses, or whose sending fails, replaces the step's
+// answer, recorded as if it went, with one saying it did not, in the
+// transaction that records the failure (and a 21610 opt-out); the
+// referral made with the claim stays. The step delivered again gets the
+// same answer and sends nothing.
+func TestVoiceTextNotSent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		script   []answer
+		status   string
+		requests int
+	}{
+		{"opted out at Twilio (21610)", []answer{err21610}, StatusFailed, 1},
+		{"not a mobile number (21614)", []answer{err21614}, StatusFailed, 1},
+		{"Twilio failing", []answer{err500}, StatusRetryable, 4},
+		{"an answer that cannot be read", []answer{garbled}, StatusUnsure, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeTwilio(t, c.script...)
+			tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+			e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+			referrals := e.referralTable(t)
+			const sid, from = "CA0102", "+18165550102"
+			e.toResults(t, sid, from)
+			f.setOnSend(func(url.Values) {
+				if x, _, _ := storedStep(context.Background(), e.d.ReadStmts, sid, choseStep); !strings.Contains(x, textedWords) {
+					t.Errorf("when the text was tried the step's recorded answer was %q, want one saying it went", x)
+				}
+			})
+			body, err := e.textMe(sid, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := said(t, body)
+			if !strings.Contains(w, notTextedWords) || strings.Contains(w, textedWords) || !strings.Contains(w, "May we text you in a few days") {
+				t.Errorf("answer: %s", w)
+			}
+			if x, _, err := storedStep(context.Background(), e.d.ReadStmts, sid, choseStep); err != nil || x != body {
+				t.Errorf("recorded answer %q (%v), want the answer given", x, err)
+			}
+			if again, err := e.textMe(sid, from); err != nil || again != body {
+				t.Errorf("the step delivered again: %v\n%s\nwant\n%s", err, again, body)
+			}
+			row := e.waitText(t, from, c.status)
+			var textRef, referralID string
+			e.d.Read.QueryRow(`SELECT text_ref, referral_id FROM hotline_call WHERE call_sid = ?`, sid).Scan(&textRef, &referralID)
+			if textRef != "" || referralID == "" {
+				t.Errorf("the call records text %q, referral %q; want no text, the referral", textRef, referralID)
+			}
+			opted, err := e.optOuts.IsOptedOut(context.Background(), from)
+			if err != nil || opted != (row.ErrorCode == CodeOptedOut) {
+				t.Errorf("opted out: %v (%v) after Twilio error %d", opted, err, row.ErrorCode)
+			}
+			if f.count() != c.requests || referrals() != 1 {
+				t.Errorf("%d requests to Twilio, %d referrals; want %d, 1", f.count(), referrals(), c.requests)
+			}
+		})
+	}
+}
+
+// An opted-out number is never texted: the step is answered "we could not
+// text this number", with its referral, in one commit.
+func TestVoiceTextOptedOut(t *testing.T) {
+	t.Parallel()
+	f := newFakeTwilio(t, ok201)
+	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	referrals := e.referralTable(t)
+	const sid, from = "CA0103", "+18165550103"
+	if err := e.optOuts.OptOut(context.Background(), from, OptOutSourceSMS, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	e.toResults(t, sid, from)
+	commits := e.d.Batch.Batches.Load()
+	body, err := e.textMe(sid, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.d.Batch.Batches.Load() - commits; n != 1 {
+		t.Errorf("%d commits, want 1", n)
+	}
+	if w := said(t, body); !strings.Contains(w, notTextedWords) || !strings.Contains(w, "May we text you in a few days") {
+		t.Errorf("answer: %s", w)
+	}
+	if again, err := e.textMe(sid, from); err != nil || again != body {
+		t.Errorf("the step delivered again: %v\n%s\nwant\n%s", err, again, body)
+	}
+	var logged int
+	e.d.Read.QueryRow(`SELECT COUNT(*) FROM sms_message`).Scan(&logged)
+	if f.count() != 0 || logged != 0 || referrals() != 1 {
+		t.Errorf("%d requests to Twilio, %d texts logged, %d referrals; want 0, 0, 1", f.count(), logged, referrals())
+	}
+}
+
+// "Text me these" delivered twice at the same moment sends one text and
+// makes one referral, and both deliveries get the answer the step ends
+// with, also when the text fails after the step's record said it went.
+func TestVoiceTextDeliveredTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		script answer
+		words  string
+	}{{"sent", ok201, textedWords}, {"refused", err21610, notTextedWords}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeTwilio(t, c.script)
+			tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+			e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+			referrals := e.referralTable(t)
+			const sid, from = "CA0104", "+18165550104"
+			e.toResults(t, sid, from)
+			// Twilio takes its time: the second delivery comes meanwhile.
+			f.setOnSend(func(url.Values) { time.Sleep(200 * time.Millisecond) })
+			var wg sync.WaitGroup
+			answers, errs := make([]string, 2), make([]error, 2)
+			for i := range answers {
+				wg.Go(func() { answers[i], errs[i] = e.textMe(sid, from) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("delivery %d: %v", i, err)
+				}
+			}
+			if answers[0] != answers[1] || !strings.Contains(said(t, answers[0]), c.words) {
+				t.Errorf("deliveries at once answered:\n%s\n%s\nwant both saying %q", answers[0], answers[1], c.words)
+			}
+			if f.count() != 1 || referrals() != 1 {
+				t.Errorf("%d texts, %d referrals; want 1 each", f.count(), referrals())
+			}
+		})
+	}
+}
+
+// A process killed after the step's commit, before the text went, leaves
+// the text "sending": Twilio's retry, answered by the restarted process
+// (here a second server on the same database), gets the recorded answer
+// and texts nothing, and a send with the text's ref is ErrUnsure until
+// staff check Twilio's log and release it.
+func TestVoiceTextKilledBeforeSend(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "h.db")
+	quiet := slog.New(slog.DiscardHandler)
+	f := newFakeTwilio(t, ok201)
+	tw, _ := newTwilio(f, quiet)
+	e := newHotlineEnvSending(t, path, inHours, tw)
+	referrals := e.referralTable(t)
+	const sid, from = "CA0105", "+18165550105"
+	e.toResults(t, sid, from)
+	sending, dead := make(chan struct{}), make(chan struct{})
+	defer close(dead)
+	f.setOnSend(func(url.Values) {
+		close(sending)
+		<-dead // the first process never hears back
+	})
+	go e.textMe(sid, from)
+	<-sending
+
+	f2 := newFakeTwilio(t, ok201)
+	tw2, _ := newTwilio(f2, quiet)
+	e2 := newHotlineEnvSending(t, path, inHours, tw2)
+	recorded, _, err := storedStep(context.Background(), e2.d.ReadStmts, sid, choseStep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := e2.textMe(sid, from)
+	if err != nil || body != recorded || !strings.Contains(body, textedWords) {
+		t.Errorf("the retry after a restart: %v\n%s\nwant the recorded answer\n%s", err, body, recorded)
+	}
+	e2.waitText(t, from, StatusSending)
+	var m Message
+	if err := e2.d.Read.QueryRow(`SELECT ref, to_number, body, purpose FROM sms_message WHERE to_number = ?`, from).Scan(&m.Ref, &m.To, &m.Body, &m.Purpose); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e2.sender.Send(context.Background(), m); !errors.Is(err, ErrUnsure) {
+		t.Errorf("a send with the text's ref: %v, want ErrUnsure", err)
+	}
+	if f2.count() != 0 || referrals() != 1 {
+		t.Errorf("%d texts sent after the restart, %d referrals; want 0, 1", f2.count(), referrals())
 	}
 }
