@@ -38,6 +38,12 @@ import (
 // so a webhook that arrives while one runs waits a few milliseconds.
 const planBatch = 8
 
+// planGather is how long the planner waits after a kick before it plans:
+// the referrals made meanwhile (fifty callers pressing 1 within a moment)
+// are planned planBatch to a write rather than one write each, and each
+// write is a commit with its own sync to disk.
+const planGather = 100 * time.Millisecond
+
 // planner runs PlanFollowups in the background when kicked: started by
 // the first kick, it plans until nothing is left to plan, then stops (no
 // goroutine waits idle; like db.Batcher, it needs nobody to start it).
@@ -73,6 +79,7 @@ func (s *Store) kickPlanner() {
 func (s *Store) planLoop() {
 	p := &s.planner
 	for {
+		time.Sleep(planGather)
 		// Not a request's context: nobody waits for this, and the kick
 		// came from inside a batched job.
 		s.PlanFollowups(context.Background())

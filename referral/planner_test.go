@@ -404,3 +404,34 @@ func TestRunnerSendsWhenPlanningFails(t *testing.T) {
 		t.Errorf("run %+v, %d texts: want the planned check-in sent", sum, len(fs.texts()))
 	}
 }
+
+// Referrals made within a moment (fifty callers pressing 1 together) are
+// planned a few to a write, not one write each: every write is a commit
+// with its own sync to disk, on the one writer the webhooks wait for.
+func TestPlannerGathersReferrals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	batch := e.dir.DB().Batch
+	var refs []*Referral
+	before := batch.Batches.Load()
+	for i := range 20 {
+		n := consenting(LanguageEN)
+		n.Client.Phone = fmt.Sprintf("+1816555%04d", 300+i)
+		refs = append(refs, e.logHotline(t, n))
+	}
+	before += 20 // the referrals' own commits
+	deadline := time.Now().Add(3 * time.Second)
+	for _, r := range refs {
+		for !e.planned(t, r.ID) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !e.planned(t, r.ID) {
+			t.Fatalf("referral %s not planned 3 s after the last commit", r.ID)
+		}
+	}
+	// 20 referrals, planBatch (8) to a write: 3 writes, and a few more
+	// should a kick arrive while the planner is between writes.
+	if writes := batch.Batches.Load() - before; writes > 6 {
+		t.Errorf("the planner used %d writes for 20 referrals made together, want at most 6", writes)
+	}
+}

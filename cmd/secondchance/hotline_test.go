@@ -71,8 +71,15 @@ func TestHotlineSimulated(t *testing.T) {
 	d.Read.QueryRow(`SELECT COUNT(*) FROM sms_outbox WHERE to_number = '+18165551234'`).Scan(&outboxed)
 	d.Read.QueryRow(`SELECT COUNT(*) FROM referral r JOIN referral_client c ON c.id = r.client_id
 		WHERE c.phone = '+18165551234' AND r.channel = 'voice' AND c.language = 'es' AND c.consent_given = 1 AND c.consent_words <> ''`).Scan(&consented)
-	d.Read.QueryRow(`SELECT COUNT(*) FROM followup f JOIN referral r ON r.id = f.referral_id JOIN referral_client c ON c.id = r.client_id
-		WHERE c.phone = '+18165551234' AND f.kind = 'checkin' AND f.state = 'pending'`).Scan(&planned)
+	// The follow-ups are planned after the call's answers, within about a
+	// second (referral/planner.go).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		d.Read.QueryRow(`SELECT COUNT(*) FROM followup f JOIN referral r ON r.id = f.referral_id JOIN referral_client c ON c.id = r.client_id
+			WHERE c.phone = '+18165551234' AND f.kind = 'checkin' AND f.state = 'pending'`).Scan(&planned)
+		if planned > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	d.Read.QueryRow(`SELECT COUNT(*) FROM sms_inbound WHERE from_number = '+18165554321' AND handled_by <> ''`).Scan(&smsReplies)
 	if outboxed != 1 || consented != 1 || planned != 1 {
 		t.Errorf("after the call: %d texts in the outbox, %d consented voice referrals, %d check-ins planned; want 1 each\n%s", outboxed, consented, planned, said)
