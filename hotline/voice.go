@@ -2,6 +2,7 @@ package hotline
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"log/slog"
@@ -470,8 +471,14 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	for i, p := range places {
 		ids[i] = p.ServiceID
 	}
+	// The text and the referral are keyed by the call, the page and the
+	// text itself: a repeat of this step texts and logs once, and a later
+	// search in the same call that texts other places texts them too.
+	body := listText(c.Lang, places, c.Page, false)
+	sum := sha256.Sum256([]byte(body))
+	list := fmt.Sprintf("%d:%x", c.Page, sum[:4])
 	write, err := v.Referrals.LogReferral(ctx, NewReferral{Phone: c.From, Language: c.Lang, Channel: "voice", Need: need, ZIP: c.ZIP,
-		ServiceIDs: ids, Key: fmt.Sprintf("voice:%s:referral:%d", c.SID, c.Page)})
+		ServiceIDs: ids, Key: fmt.Sprintf("voice:%s:referral:%s", c.SID, list)})
 	if err != nil {
 		return err
 	}
@@ -503,8 +510,8 @@ func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	unsent := &reply{v: v, c: c, verbs: slices.Clone(a.verbs)}
 	unsent.say(a.p("notTexted"))
 	then(unsent)
-	ref := fmt.Sprintf("voice:%s:text:%d", c.SID, c.Page)
-	a.text = &stepText{msg: Message{To: c.From, Body: listText(c.Lang, places, c.Page, false), Purpose: "results", Ref: ref, With: with},
+	ref := fmt.Sprintf("voice:%s:text:%s", c.SID, list)
+	a.text = &stepText{msg: Message{To: c.From, Body: body, Purpose: "results", Ref: ref, With: with},
 		referral: logReferral, unsent: unsent.verbs, textRef: c.TextRef}
 	c.TextRef = ref
 	a.say(a.p("texted"))

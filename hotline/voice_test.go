@@ -224,8 +224,13 @@ func TestVoiceSpanishTextAndConsent(t *testing.T) {
 	if b := texts[0].Body; sms.Segments(b) > 2 || sms.ToGSM(b) != b {
 		t.Errorf("texted results take %d segments or are not GSM-7: %q", sms.Segments(b), b)
 	}
-	key := "voice:" + tr.CallSid + ":referral:0"
-	r, ok := e.refs.referrals[key]
+	var r NewReferral
+	ok := false
+	for key, ref := range e.refs.referrals {
+		if strings.HasPrefix(key, "voice:"+tr.CallSid+":referral:0:") {
+			r, ok = ref, true
+		}
+	}
 	if !ok || r.Channel != "voice" || r.Need != "employment" || r.ZIP != "64127" || r.Language != "es" || len(r.ServiceIDs) != 3 {
 		t.Errorf("referral %+v (ok %v)", r, ok)
 	}
@@ -240,6 +245,36 @@ func TestVoiceSpanishTextAndConsent(t *testing.T) {
 	replies, _, err := e.sim("+18165551234").SMS(context.Background(), "2")
 	if err != nil || len(replies) != 1 || !strings.Contains(replies[0], "Lugar 2") {
 		t.Errorf("reply to the texted results: %v %v", replies, err)
+	}
+}
+
+// A caller who has one list texted, then searches again and asks for the
+// new list, gets both texts and both referrals (the second used to share
+// the first's keys and was refused).
+func TestVoiceSecondSearchTexted(t *testing.T) {
+	t.Parallel()
+	e := newHotlineEnv(t, filepath.Join(t.TempDir(), "h.db"), inHours)
+	// English, jobs near 64127, text them, no follow-ups; then 3 (new
+	// search) for housing, skip the ZIP, text those too.
+	tr, err := e.sim("+18165551234", "1", "1", "64127#", "1", "2", "3", "2", "#", "1", "").Call(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := e.texts(t)
+	if len(texts) != 2 || texts[0].Body == texts[1].Body {
+		t.Fatalf("%d texts (want 2, different):\n%s", len(texts), strings.Join(tr.Said, "\n"))
+	}
+	needs := map[string]bool{}
+	for key, r := range e.refs.referrals {
+		if strings.HasPrefix(key, "voice:"+tr.CallSid+":referral:") {
+			needs[r.Need] = true
+		}
+	}
+	if !needs["employment"] || !needs["housing"] || len(needs) != 2 {
+		t.Errorf("referrals for %v, want employment and housing", needs)
+	}
+	if saidContains(tr, "could not text") {
+		t.Errorf("the second list was refused:\n%s", strings.Join(tr.Said, "\n"))
 	}
 }
 
@@ -722,7 +757,8 @@ func TestVoiceTextOneCommitThenSend(t *testing.T) {
 	}
 	var textRef, referralID string
 	e.d.Read.QueryRow(`SELECT text_ref, referral_id FROM hotline_call WHERE call_sid = ?`, sid).Scan(&textRef, &referralID)
-	if textRef != "voice:"+sid+":text:0" || referralID != "ref-voice:"+sid+":referral:0" {
+	list, _ := strings.CutPrefix(textRef, "voice:"+sid+":text:")
+	if !strings.HasPrefix(list, "0:") || referralID != "ref-voice:"+sid+":referral:"+list {
 		t.Errorf("the call records text %q, referral %q", textRef, referralID)
 	}
 	if f.count() != 1 || referrals() != 1 {
