@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/secondchancekc/secondchance/internal/apperr"
@@ -43,7 +44,15 @@ type Logged struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	db  *db.DB
+	// background counts the records of texts that went still being
+	// written after their answer (see sending.later); Wait waits for them.
+	background sync.WaitGroup
 }
+
+// Wait waits until every text that went has been recorded: call it after
+// the server has stopped taking requests and before the database closes,
+// so that a text sent just before a shutdown is not left "sending".
+func (l *Logged) Wait() { l.background.Wait() }
 
 // NewLogged wraps next, which sends as provider (ProviderTwilio or
 // ProviderOutbox).
@@ -245,7 +254,9 @@ func (s *sending) sent(ctx context.Context, res Result) error {
 	s.log.InfoContext(ctx, "sms sent", "provider", s.l.Provider, "sid", res.SID, "attempts", res.Attempts)
 	rctx := context.WithoutCancel(ctx)
 	if s.later {
+		s.l.background.Add(1)
 		go func() {
+			defer s.l.background.Done()
 			if err := s.l.db.Batch.Later(rctx, record); err != nil {
 				notRecorded(err)
 			}

@@ -744,6 +744,16 @@ func TestVoiceTextOneCommitThenSend(t *testing.T) {
 		}()
 	})
 	body, err := e.textMe(sid, from)
+	// The text's record is still waiting for the writer: Wait (what serve
+	// calls before closing the database) waits for it.
+	waited := make(chan struct{})
+	go func() { e.sender.Wait(); close(waited) }()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-waited:
+		t.Error("Wait returned while the text's record could not be written")
+	default:
+	}
 	close(release)
 	if err != nil {
 		t.Fatalf("no answer while the writer was held after the text went: %v", err)
@@ -751,7 +761,10 @@ func TestVoiceTextOneCommitThenSend(t *testing.T) {
 	if w := said(t, body); !strings.Contains(w, textedWords) || !strings.Contains(w, "May we text you in a few days") {
 		t.Errorf("answer: %s", w)
 	}
-	e.waitText(t, from, StatusSent)
+	<-waited
+	if m, err := scanMessage(e.d.Read.QueryRow(`SELECT `+messageCols+` FROM sms_message WHERE to_number = ?`, from)); err != nil || m.Status != StatusSent {
+		t.Errorf("after Wait the text is logged %+v (%v), want sent", m, err)
+	}
 	if again, err := e.textMe(sid, from); err != nil || again != body {
 		t.Errorf("the step delivered again: %v\n%s\nwant\n%s", err, again, body)
 	}

@@ -131,6 +131,7 @@ while searches answer from SQL, and then follows every directory change.`,
 			err = srv.Run(ctx)
 			stopWorkers()
 			<-followupsDone
+			sms.Wait() // texts sent just before the shutdown are recorded
 			if ierr := <-indexed; ierr != nil && err == nil {
 				a.log.Error("search indexer", "err", ierr)
 			}
