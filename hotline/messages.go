@@ -37,49 +37,14 @@ func (l *Logged) Messages(ctx context.Context, f MessageFilter) ([]*LoggedMessag
 	if err := f.Validate(); err != nil {
 		return nil, 0, err
 	}
-	var where []string
-	var args []any
-	if f.Purpose != "" {
-		where, args = append(where, "purpose = ?"), append(args, f.Purpose)
-	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 500)
-	tx, err := l.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, 0, err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sms_message`+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count sms log: %w", err)
-	}
 	// id follows created_at (both are assigned at the first claim), and the
 	// primary key makes the newest-first page cheap.
-	rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM sms_message`+cond+` ORDER BY id DESC LIMIT ? OFFSET ?`,
-		append(args, limit, max(0, f.Offset))...)
+	out, n, err := listNewest(ctx, l.db, "sms_message", messageCols, []match{{"purpose", f.Purpose}, {"status", f.Status}},
+		f.Offset, f.Limit, func(rows *sql.Rows) (*LoggedMessage, error) { return scanMessage(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list sms log: %w", err)
 	}
-	defer rows.Close()
-	var out []*LoggedMessage
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list sms log: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, n, rows.Err()
+	return out, n, nil
 }
 
 // MessageByID returns one message of the log, or ENOTFOUND.

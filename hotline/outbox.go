@@ -106,48 +106,61 @@ func (o *Outbox) sendTx(ctx context.Context, tx *sql.Tx, m Message) (Result, err
 // List returns the outbox messages matching f, newest first, and how many
 // match in all.
 func (o *Outbox) List(ctx context.Context, f OutboxFilter) ([]*OutboxMessage, int, error) {
+	out, n, err := listNewest(ctx, o.db, "sms_outbox", "id, ref, to_number, body, purpose, status, created_at",
+		[]match{{"ref", f.Ref}, {"to_number", f.To}, {"purpose", f.Purpose}}, f.Offset, f.Limit,
+		func(rows *sql.Rows) (*OutboxMessage, error) { return scanOutbox(rows) })
+	if err != nil {
+		return nil, 0, fmt.Errorf("list outbox: %w", err)
+	}
+	return out, n, nil
+}
+
+// match is one equality condition of a listing; an empty value does not
+// filter.
+type match struct{ column, value string }
+
+// listNewest reads one page of table's rows (cols, scanned by scan) that
+// meet every non-empty match, newest (highest id) first, and how many meet
+// them in all, in one read transaction. limit defaults to 50 and is at
+// most 500.
+func listNewest[T any](ctx context.Context, d *db.DB, table, cols string, ms []match, offset, limit int, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
 	var where []string
 	var args []any
-	if f.Ref != "" {
-		where, args = append(where, "ref = ?"), append(args, f.Ref)
-	}
-	if f.To != "" {
-		where, args = append(where, "to_number = ?"), append(args, f.To)
-	}
-	if f.Purpose != "" {
-		where, args = append(where, "purpose = ?"), append(args, f.Purpose)
+	for _, m := range ms {
+		if m.value != "" {
+			where, args = append(where, m.column+" = ?"), append(args, m.value)
+		}
 	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 500)
-	tx, err := o.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := d.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sms_outbox`+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count outbox: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+cond, args...).Scan(&n); err != nil {
+		return nil, 0, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, ref, to_number, body, purpose, status, created_at FROM sms_outbox`+cond+
-		` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, max(0, f.Offset))...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+cond+` ORDER BY id DESC LIMIT ? OFFSET ?`,
+		append(args, limit, max(0, offset))...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list outbox: %w", err)
+		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*OutboxMessage
+	var out []T
 	for rows.Next() {
-		m, err := scanOutbox(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, m)
+		out = append(out, v)
 	}
 	return out, n, rows.Err()
 }
