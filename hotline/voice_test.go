@@ -588,14 +588,21 @@ func BenchmarkHotline(b *testing.B) {
 	}
 }
 
+// newTwilioEnv is a hotline env whose texts go through the Twilio client
+// to a fake Messages API answering with script.
+func newTwilioEnv(t *testing.T, script ...answer) (*hotlineEnv, *fakeTwilio) {
+	t.Helper()
+	f := newFakeTwilio(t, script...)
+	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
+	return newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw), f
+}
+
 // Through Twilio (not the outbox, which sends in the same transaction),
 // "text me these" sends one text, logged as sent, and logs one referral,
 // committed with the text's log entry, and the consent.
 func TestVoiceTextThroughTwilio(t *testing.T) {
 	t.Parallel()
-	f := newFakeTwilio(t, ok201)
-	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
-	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	e, f := newTwilioEnv(t, ok201)
 	if _, err := e.sim("+18165550199", "1", "1", "64127#", "1", "1").Call(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -710,9 +717,7 @@ const (
 // come), and the text is recorded as sent after it.
 func TestVoiceTextOneCommitThenSend(t *testing.T) {
 	t.Parallel()
-	f := newFakeTwilio(t, ok201)
-	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
-	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	e, f := newTwilioEnv(t, ok201)
 	referrals := e.referralTable(t)
 	const sid, from = "CA0101", "+18165550101"
 	e.toResults(t, sid, from)
@@ -799,9 +804,7 @@ func TestVoiceTextNotSent(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeTwilio(t, c.script...)
-			tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
-			e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+			e, f := newTwilioEnv(t, c.script...)
 			referrals := e.referralTable(t)
 			const sid, from = "CA0102", "+18165550102"
 			e.toResults(t, sid, from)
@@ -845,9 +848,7 @@ func TestVoiceTextNotSent(t *testing.T) {
 // text this number", with its referral, in one commit.
 func TestVoiceTextOptedOut(t *testing.T) {
 	t.Parallel()
-	f := newFakeTwilio(t, ok201)
-	tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
-	e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+	e, f := newTwilioEnv(t, ok201)
 	referrals := e.referralTable(t)
 	const sid, from = "CA0103", "+18165550103"
 	if err := e.optOuts.OptOut(context.Background(), from, OptOutSourceSMS, "STOP"); err != nil {
@@ -887,9 +888,7 @@ func TestVoiceTextDeliveredTwiceAtOnce(t *testing.T) {
 	}{{"sent", ok201, textedWords}, {"refused", err21610, notTextedWords}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeTwilio(t, c.script)
-			tw, _ := newTwilio(f, slog.New(slog.DiscardHandler))
-			e := newHotlineEnvSending(t, filepath.Join(t.TempDir(), "h.db"), inHours, tw)
+			e, f := newTwilioEnv(t, c.script)
 			referrals := e.referralTable(t)
 			const sid, from = "CA0104", "+18165550104"
 			e.toResults(t, sid, from)
