@@ -3,7 +3,9 @@ package referral
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -96,41 +98,65 @@ func (s *Store) planLoop() {
 
 // PlanFollowups plans the follow-ups of every referral not yet planned,
 // oldest first, planBatch referrals per write, and returns how many
-// referrals it planned (whether or not they called for follow-ups).
+// referrals it planned (whether or not they called for follow-ups). A
+// referral that cannot be planned (its row unreadable, say) is left
+// unplanned and skipped for the rest of the pass, and its error returned
+// with the others': it must not hold up everyone else's follow-ups.
 func (s *Store) PlanFollowups(ctx context.Context) (int, error) {
 	planned := 0
+	failed := map[string]error{}
 	for {
-		n, err := s.planSome(ctx)
+		n, read, err := s.planSome(ctx, failed)
 		planned += n
-		if err != nil || n < planBatch {
-			return planned, err
+		if err != nil || read < planBatch {
+			errs := []error{err}
+			for _, e := range failed {
+				errs = append(errs, e)
+			}
+			return planned, errors.Join(errs...)
 		}
 	}
 }
 
-// planSome plans up to planBatch referrals in one write of the Later lane.
-func (s *Store) planSome(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.Batch.Later(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
+// planSome plans up to planBatch referrals, leaving out those in failed,
+// in one write of the Later lane. It returns how many it planned and how
+// many it took up; a referral whose planning fails is rolled back alone
+// and added to failed.
+func (s *Store) planSome(ctx context.Context, failed map[string]error) (planned, read int, err error) {
+	var fails map[string]error
+	err = s.db.Batch.Later(ctx, func(ctx context.Context, jobTx *sql.Tx) error {
 		tx := s.db.Batch.Prepared(jobTx)
 		now := s.now()
-		n = 0 // the job may run twice
-		rs, err := unplanned(ctx, tx)
+		planned, read, fails = 0, 0, map[string]error{} // the job may run twice
+		rs, bad, err := unplanned(ctx, tx, failed)
 		if err != nil {
 			return err
 		}
+		maps.Copy(fails, bad)
 		for _, r := range rs {
+			if _, err := s.db.Batch.Exec(ctx, jobTx, `SAVEPOINT plan`); err != nil {
+				return err
+			}
 			if err := s.planReferral(ctx, tx, r, now); err != nil {
-				return fmt.Errorf("plan the follow-ups of referral %s: %w", r.ID, err)
+				fails[r.ID] = fmt.Errorf("plan the follow-ups of referral %s: %w", r.ID, err)
+				if _, err := s.db.Batch.Exec(ctx, jobTx, `ROLLBACK TO plan`); err != nil {
+					return err
+				}
+			} else {
+				planned++
+			}
+			if _, err := s.db.Batch.Exec(ctx, jobTx, `RELEASE plan`); err != nil {
+				return err
 			}
 		}
-		n = len(rs)
+		read = len(rs) + len(bad)
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return n, nil
+	maps.Copy(failed, fails)
+	return planned, read, nil
 }
 
 // unplannedSQL reads the referrals left to plan, oldest first.
@@ -139,26 +165,33 @@ const unplannedSQL = `SELECT id, client_id, need_category, created_by, created_a
 
 // unplanned reads up to planBatch referrals still to plan, oldest first
 // (so that the first of a day's referrals for a need gets the follow-ups;
-// see scheduleFollowups), through the partial index referral_unplanned.
-func unplanned(ctx context.Context, tx querier) ([]*Referral, error) {
-	rows, err := tx.QueryContext(ctx, unplannedSQL, planBatch)
+// see scheduleFollowups), through the partial index referral_unplanned,
+// leaving out those in skip. It returns apart, with their errors, the ones
+// whose row cannot be read.
+func unplanned(ctx context.Context, tx querier, skip map[string]error) ([]*Referral, map[string]error, error) {
+	rows, err := tx.QueryContext(ctx, unplannedSQL, planBatch+len(skip))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []*Referral
-	for rows.Next() {
+	bad := map[string]error{}
+	for rows.Next() && len(out)+len(bad) < planBatch {
 		r := &Referral{}
 		var created string
 		if err := rows.Scan(&r.ID, &r.ClientID, &r.NeedCategory, &r.CreatedBy, &created); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if _, ok := skip[r.ID]; ok {
+			continue
 		}
 		if r.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
+			bad[r.ID] = fmt.Errorf("plan the follow-ups of referral %s: %w", r.ID, err)
+			continue
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, bad, rows.Err()
 }
 
 // planReferral plans r's follow-ups, unless it has them already, and marks

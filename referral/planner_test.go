@@ -435,3 +435,47 @@ func TestPlannerGathersReferrals(t *testing.T) {
 		t.Errorf("the planner used %d writes for 20 referrals made together, want at most 6", writes)
 	}
 }
+
+// A referral that cannot be planned (an unreadable row, or a client that
+// cannot be read) is left unplanned, its error reported, and the others
+// are planned all the same: one bad row must not stop everyone's
+// follow-ups.
+func TestPlanningSkipsABrokenReferral(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.hold(true)
+	w := e.dir.DB().Write
+	mk := func(i int) *Referral {
+		n := consenting(LanguageEN)
+		n.Client.Phone = fmt.Sprintf("+1816555%04d", 400+i)
+		return e.logHotline(t, n)
+	}
+	unreadable, noClient := mk(0), mk(1)
+	if _, err := w.Exec(`UPDATE referral SET created_at = 'not a time' WHERE id = ?`, unreadable.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`UPDATE referral_client SET created_at = 'not a time' WHERE id = ?`, noClient.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	var good []*Referral
+	for i := range 2*planBatch + 3 {
+		good = append(good, mk(2+i))
+	}
+	n, err := e.PlanFollowups(context.Background())
+	if n != len(good) {
+		t.Errorf("planned %d referrals, want the %d good ones", n, len(good))
+	}
+	if err == nil || !strings.Contains(err.Error(), unreadable.ID) || !strings.Contains(err.Error(), noClient.ID) {
+		t.Errorf("error %v, want both broken referrals named", err)
+	}
+	for _, r := range good {
+		if c := countFollowups(t, e, r.ID); c != 3 || !e.planned(t, r.ID) {
+			t.Fatalf("good referral %s: %d follow-ups, planned %v", r.ID, c, e.planned(t, r.ID))
+		}
+	}
+	for _, r := range []*Referral{unreadable, noClient} {
+		if c := countFollowups(t, e, r.ID); c != 0 || e.planned(t, r.ID) {
+			t.Errorf("broken referral %s: %d follow-ups, planned %v; want none, left to plan", r.ID, c, e.planned(t, r.ID))
+		}
+	}
+}
