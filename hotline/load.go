@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -141,4 +142,22 @@ func (opt LoadOptions) pace(n int) (start time.Duration, wait func() time.Durati
 	return time.Duration(rnd.Int64N(int64(opt.Spread))), func() time.Duration {
 		return opt.Think/2 + time.Duration(rnd.Int64N(int64(opt.Think)+1))
 	}
+}
+
+// BenchLoadOptions are the load benchmarks' options (BenchmarkHotline,
+// BenchmarkHotlineServe): 50 callers, numbered from first, pacing from
+// HOTLINE_BENCH_THINK (a Go duration, default 300ms; 0 fires each request
+// at once, a stress test far above what people can do) and
+// HOTLINE_BENCH_SPREAD (default 0: every caller in step; see Spread).
+func BenchLoadOptions(first int) (LoadOptions, error) {
+	opt := LoadOptions{Callers: 50, Think: 300 * time.Millisecond, FirstNumber: first}
+	for name, d := range map[string]*time.Duration{"HOTLINE_BENCH_THINK": &opt.Think, "HOTLINE_BENCH_SPREAD": &opt.Spread} {
+		if v := os.Getenv(name); v != "" {
+			var err error
+			if *d, err = time.ParseDuration(v); err != nil || *d < 0 {
+				return opt, fmt.Errorf("%s=%q: want a duration of 0 or more, such as 300ms", name, v)
+			}
+		}
+	}
+	return opt, nil
 }

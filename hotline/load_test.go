@@ -1,6 +1,7 @@
 package hotline
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +39,25 @@ func TestLoadPace(t *testing.T) {
 	}
 	if len(starts) < 45 || len(waits) < 300 {
 		t.Errorf("%d different starts of 50 and %d different waits of 350: hardly spread", len(starts), len(waits))
+	}
+}
+
+// The load benchmarks' options: 50 callers in step 300 ms apart, unless
+// HOTLINE_BENCH_THINK or HOTLINE_BENCH_SPREAD say otherwise; a value that
+// is not a duration is named in the error.
+func TestBenchLoadOptions(t *testing.T) {
+	t.Setenv("HOTLINE_BENCH_THINK", "")
+	t.Setenv("HOTLINE_BENCH_SPREAD", "")
+	if opt, err := BenchLoadOptions(100); err != nil || opt != (LoadOptions{Callers: 50, Think: 300 * time.Millisecond, FirstNumber: 100}) {
+		t.Errorf("defaults: %+v %v", opt, err)
+	}
+	t.Setenv("HOTLINE_BENCH_THINK", "3s")
+	t.Setenv("HOTLINE_BENCH_SPREAD", "2s")
+	if opt, err := BenchLoadOptions(0); err != nil || opt.Think != 3*time.Second || opt.Spread != 2*time.Second {
+		t.Errorf("from the environment: %+v %v", opt, err)
+	}
+	t.Setenv("HOTLINE_BENCH_SPREAD", "soon")
+	if _, err := BenchLoadOptions(0); err == nil || !strings.Contains(err.Error(), `HOTLINE_BENCH_SPREAD="soon"`) {
+		t.Errorf("a bad duration: %v", err)
 	}
 }

@@ -555,21 +555,16 @@ func BenchmarkHotline(b *testing.B) {
 		server, baseURL, token = e.base, publicBase, testToken
 		batch = e.d.Batch
 	}
-	// A caller listens before pressing a key: HOTLINE_BENCH_THINK (a Go
-	// duration, default 300ms; 0 fires the next request at once, a stress
-	// test far above what 50 callers can do).
-	think := 300 * time.Millisecond
-	if s := os.Getenv("HOTLINE_BENCH_THINK"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		think = d
-	}
 	base := Simulator{Server: server, BaseURL: baseURL, AuthToken: token, To: testTo}
 	var voice, text []time.Duration
 	for i := 0; i < b.N; i++ {
-		res, err := Load(context.Background(), base, LoadOptions{Callers: 50, Think: think, FirstNumber: i * 50})
+		// A caller listens before pressing a key (HOTLINE_BENCH_THINK,
+		// HOTLINE_BENCH_SPREAD: see BenchLoadOptions).
+		opt, err := BenchLoadOptions(i * 50)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Load(context.Background(), base, opt)
 		if err != nil {
 			b.Fatal(err)
 		}

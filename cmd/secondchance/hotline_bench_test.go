@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -31,22 +30,6 @@ import (
 //
 //	go test -run '^$' -bench '^BenchmarkHotlineServe$' -benchtime 3x ./cmd/secondchance
 func BenchmarkHotlineServe(b *testing.B) {
-	think := 300 * time.Millisecond
-	if s := os.Getenv("HOTLINE_BENCH_THINK"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		think = d
-	}
-	var spread time.Duration
-	if s := os.Getenv("HOTLINE_BENCH_SPREAD"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		spread = d
-	}
 	dir := b.TempDir()
 	api := newFakeTwilioAPI(b, 0)
 	for k, v := range twilioEnv(api, filepath.Join(dir, "var")) {
@@ -64,7 +47,11 @@ func BenchmarkHotlineServe(b *testing.B) {
 	var voice, text []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := hotline.Load(context.Background(), sim, hotline.LoadOptions{Callers: 50, Think: think, Spread: spread, FirstNumber: i * 50})
+		opt, err := hotline.BenchLoadOptions(i * 50)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := hotline.Load(context.Background(), sim, opt)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, errb.String())
 		}
