@@ -451,9 +451,7 @@ func (v *Voice) chose(ctx context.Context, c *call, in input, a *reply) error {
 }
 
 // text sends the places being read to the caller, logs the referral and
-// asks for consent to follow up. The text's ref and the referral's key
-// come from the CallSid and the page, so a repeat sends and logs once.
-// The answer says the text went; step sends it after the step's record
+// asks for consent to follow up. The answer says the text went; step sends it after the step's record
 // commits (sendText), and answers a.text.unsent instead if it does not go.
 func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	end := min(c.Page+3, len(c.Results))

@@ -22,8 +22,9 @@ import (
 // PrepareConsent) leave the referral's followups_planned_at NULL and kick
 // the planner, which plans every referral so marked, a few per write,
 // through the group commit's Later lane: after the webhook's commit, and
-// never in a batch a webhook waits for. Staff see the follow-ups within
-// milliseconds, or as soon as the writer rests under a burst of calls.
+// never in a batch a webhook waits for. Staff see the follow-ups after
+// planGather (100 ms), or as soon as the writer rests under a burst of
+// calls.
 //
 // Planning is idempotent: a referral is planned in the transaction that
 // marks it planned, a referral that already has its check-in, reminder or
