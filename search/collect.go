@@ -397,7 +397,10 @@ func (e *Engine) collect(ctx context.Context, idx bleve.Index, bq query.Query, s
 	parts := make([]*scan, e.parts(docs))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
-	fuzzy := &fuzzyMemo{words: map[fuzzyKey]*fuzzyTerms{}}
+	var fuzzy *fuzzyMemo // shared by the parts, when there are several
+	if len(parts) > 1 {
+		fuzzy = &fuzzyMemo{words: map[fuzzyKey]*fuzzyTerms{}}
+	}
 	for i := range parts {
 		lo, hi := docs*uint64(i)/uint64(len(parts)), docs*uint64(i+1)/uint64(len(parts))
 		c := &scan{spec: spec, tabs: tabs, offsets: offsets, vals: vals, tables: tables}
