@@ -16,7 +16,7 @@ import (
 
 // MappingVersion changes whenever the mapping or the documents change shape;
 // an index built with another version is rebuilt at start.
-const MappingVersion = 3
+const MappingVersion = 4
 
 // docType is the one document type: a service, with every place it is
 // offered at. See docs/search.md for why that grain.
@@ -74,11 +74,14 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// The misspelling field keeps words as written, without stop words:
+	// a misspelled word should not match "for" or "with" in every service
+	// (nor fill a quarter of the field's postings).
 	if err := im.AddCustomAnalyzer(anWords, map[string]any{
 		"type":          custom.Name,
 		"char_filters":  []string{charFold},
 		"tokenizer":     tokUnicode,
-		"token_filters": []string{lowercase.Name},
+		"token_filters": []string{lowercase.Name, en.StopName},
 	}); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package search
 
 import (
 	"context"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/registry"
 	"reflect"
 	"slices"
 	"strings"
@@ -328,5 +330,49 @@ func TestLanguageCodes(t *testing.T) {
 		if len(f.Value) != 2 {
 			t.Errorf("language facet %q is not a two-letter code", f.Value)
 		}
+	}
+}
+
+// TestMisspellingFieldHasNoStopWords: the field misspelled words are
+// matched against leaves out stop words, so that "fore" or "thee" do not
+// match nearly every service through "for" and "the".
+func TestMisspellingFieldHasNoStopWords(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	ix, err := e.idx.Advanced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ix.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	stop, err := en.TokenMapConstructor(nil, registry.NewCache())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.FieldDict(fWords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var terms int
+	for de, err := d.Next(); de != nil || err != nil; de, err = d.Next() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms++
+		if stop[de.Term] {
+			t.Errorf("stop word %q is in the misspelling field of %d services", de.Term, de.Count)
+		}
+	}
+	if terms < 100 {
+		t.Fatalf("the misspelling field has %d words; the demo data has hundreds", terms)
+	}
+	res := find(t, e, Query{Text: "fore", PerPage: 50})
+	if res.Total > 10 {
+		t.Errorf(`"fore" finds %d services`, res.Total)
 	}
 }
