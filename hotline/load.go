@@ -148,16 +148,23 @@ func (opt LoadOptions) pace(n int) (start time.Duration, wait func() time.Durati
 // BenchmarkHotlineServe): 50 callers, numbered from first, pacing from
 // HOTLINE_BENCH_THINK (a Go duration, default 300ms; 0 fires each request
 // at once, a stress test far above what people can do) and
-// HOTLINE_BENCH_SPREAD (default 0: every caller in step; see Spread).
+// HOTLINE_BENCH_SPREAD (default: the think time, so that the calls are in
+// progress together but their keys are not pressed in the same
+// millisecond; 0 puts every caller in step, the worst case; see Spread).
 func BenchLoadOptions(first int) (LoadOptions, error) {
 	opt := LoadOptions{Callers: 50, Think: 300 * time.Millisecond, FirstNumber: first}
+	spread := false
 	for name, d := range map[string]*time.Duration{"HOTLINE_BENCH_THINK": &opt.Think, "HOTLINE_BENCH_SPREAD": &opt.Spread} {
 		if v := os.Getenv(name); v != "" {
 			var err error
 			if *d, err = time.ParseDuration(v); err != nil || *d < 0 {
 				return opt, fmt.Errorf("%s=%q: want a duration of 0 or more, such as 300ms", name, v)
 			}
+			spread = spread || d == &opt.Spread
 		}
+	}
+	if !spread {
+		opt.Spread = opt.Think
 	}
 	return opt, nil
 }

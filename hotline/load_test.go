@@ -42,19 +42,27 @@ func TestLoadPace(t *testing.T) {
 	}
 }
 
-// The load benchmarks' options: 50 callers in step 300 ms apart, unless
-// HOTLINE_BENCH_THINK or HOTLINE_BENCH_SPREAD say otherwise; a value that
-// is not a duration is named in the error.
+// The load benchmarks' options: 50 callers 300 ms apart, spread over the
+// think time, unless HOTLINE_BENCH_THINK or HOTLINE_BENCH_SPREAD say
+// otherwise (HOTLINE_BENCH_SPREAD=0: in step); a value that is not a
+// duration is named in the error.
 func TestBenchLoadOptions(t *testing.T) {
 	t.Setenv("HOTLINE_BENCH_THINK", "")
 	t.Setenv("HOTLINE_BENCH_SPREAD", "")
-	if opt, err := BenchLoadOptions(100); err != nil || opt != (LoadOptions{Callers: 50, Think: 300 * time.Millisecond, FirstNumber: 100}) {
+	if opt, err := BenchLoadOptions(100); err != nil || opt != (LoadOptions{Callers: 50, Think: 300 * time.Millisecond, Spread: 300 * time.Millisecond, FirstNumber: 100}) {
 		t.Errorf("defaults: %+v %v", opt, err)
 	}
 	t.Setenv("HOTLINE_BENCH_THINK", "3s")
+	if opt, err := BenchLoadOptions(0); err != nil || opt.Think != 3*time.Second || opt.Spread != 3*time.Second {
+		t.Errorf("the spread follows the think time: %+v %v", opt, err)
+	}
 	t.Setenv("HOTLINE_BENCH_SPREAD", "2s")
 	if opt, err := BenchLoadOptions(0); err != nil || opt.Think != 3*time.Second || opt.Spread != 2*time.Second {
 		t.Errorf("from the environment: %+v %v", opt, err)
+	}
+	t.Setenv("HOTLINE_BENCH_SPREAD", "0")
+	if opt, err := BenchLoadOptions(0); err != nil || opt.Think != 3*time.Second || opt.Spread != 0 {
+		t.Errorf("in step: %+v %v", opt, err)
 	}
 	t.Setenv("HOTLINE_BENCH_SPREAD", "soon")
 	if _, err := BenchLoadOptions(0); err == nil || !strings.Contains(err.Error(), `HOTLINE_BENCH_SPREAD="soon"`) {

@@ -456,13 +456,30 @@ func findReferral(ctx context.Context, q querier, id string) (*Referral, error) 
 	return rs[0], nil
 }
 
+// findReferralByKey is the referral made with an idempotency key, or
+// ENOTFOUND. It probes the key on its own first (one prepared lookup in
+// the key's unique index): nearly every key is new, and loading a
+// referral whole takes two larger queries.
 func (s *Store) findReferralByKey(ctx context.Context, q querier, key string) (*Referral, error) {
-	rs, err := loadReferrals(ctx, q, "r.idempotency_key = ?", key)
+	const probe = `SELECT id FROM referral WHERE idempotency_key = ?`
+	var row *sql.Row
+	if q == querier(s.db.Read) {
+		row = s.db.ReadStmts.QueryRow(ctx, probe, key)
+	} else {
+		row = q.QueryRowContext(ctx, probe, key) // a write transaction prepares its statements once
+	}
+	var id string
+	if err := row.Scan(&id); errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "No referral with that idempotency key.")
+	} else if err != nil {
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	rs, err := loadReferrals(ctx, q, "r.id = ?", id)
 	if err != nil {
 		return nil, err
 	}
 	if len(rs) == 0 {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No referral with that idempotency key.")
+		return nil, fmt.Errorf("referral %s of an idempotency key not found", id)
 	}
 	return rs[0], nil
 }

@@ -21,9 +21,11 @@ import (
 // simulated people calling and texting at once (hotline.Load, as
 // `secondchance simulate load` runs it), each round a new set of numbers.
 // HOTLINE_BENCH_THINK (a Go duration, default 300ms) is the time between
-// keys; HOTLINE_BENCH_SPREAD (default 0: every caller presses each key at
-// the same moment) starts the callers at random moments within it and
-// varies each wait between half and one and a half the think time. It reports the p99 of the voice and SMS webhooks, and how long
+// keys; HOTLINE_BENCH_SPREAD (default: the think time) starts the callers
+// at random moments within it and varies each wait between half and one
+// and a half the think time; HOTLINE_BENCH_SPREAD=0 makes every caller
+// press each key at the same moment, a stress test (see
+// hotline.BenchLoadOptions). It reports the p99 of the voice and SMS webhooks, and how long
 // the follow-ups took to be planned after the answer (plan-lag: from the
 // referral, or the caller's consent, to the planner's write). It logs the
 // server's own time per hotline route (the request log's duration_ms).

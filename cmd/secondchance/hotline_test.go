@@ -111,6 +111,15 @@ func TestHotlineSimulated(t *testing.T) {
 	if code != 0 || !strings.Contains(report, "5ms to 15ms between keys, starting within 200ms") || !strings.Contains(report, "sms       8 webhooks") {
 		t.Errorf("simulate load --spread: exit %d\n%s\n%s", code, report, errs)
 	}
+	// By default the spread is the think time; --spread 0 is in step.
+	code, report, errs = runArgs(t, nil, "simulate", "load", "--callers", "2", "--think", "10ms", "--first-number", "7200")
+	if code != 0 || !strings.Contains(report, "5ms to 15ms between keys, starting within 10ms") {
+		t.Errorf("simulate load --think 10ms: exit %d\n%s\n%s", code, report, errs)
+	}
+	code, report, errs = runArgs(t, nil, "simulate", "load", "--callers", "2", "--think", "10ms", "--spread", "0", "--first-number", "7300")
+	if code != 0 || !strings.Contains(report, "10ms between keys, all in step") {
+		t.Errorf("simulate load --spread 0: exit %d\n%s\n%s", code, report, errs)
+	}
 	if code, _, errs := runArgs(t, nil, "simulate", "load", "--spread", "-1s"); code != 2 || !strings.Contains(errs, "--spread: expected a duration of 0 or more, got -1s") {
 		t.Errorf("simulate load --spread -1s: exit %d\n%s", code, errs)
 	}

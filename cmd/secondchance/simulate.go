@@ -151,12 +151,14 @@ Spanish housing, hearing more and declining) followed by four texts to the
 SMS search, and prints how long the server took to answer its webhooks.
 Every call logs referrals and texts results like a real one: point it at a
 test server, never at the live hotline's data. Numbers +1816555xxxx are used
-(--first-number picks where they start). By default every caller presses each
-key at the same moment (the worst case); --spread 3s starts them at random
-moments within 3 s and varies each wait between half and one and a half
---think, as people do.`,
-		Example: `  secondchance simulate load --callers 50 --rounds 3 --think 300ms
-  secondchance simulate load --callers 50 --rounds 3 --think 300ms --spread 3s`,
+(--first-number picks where they start). The callers start at random moments
+within --spread (default: --think) and wait between half and one and a half
+--think before each key or text, so the calls are in progress together but
+their keys do not land in the same millisecond; --spread 0 makes every caller
+press each key at the same moment (the worst case, a stress test).`,
+		Example: `  secondchance simulate load --callers 50 --rounds 3
+  secondchance simulate load --callers 50 --rounds 3 --think 3s
+  secondchance simulate load --callers 50 --rounds 3 --spread 0`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opt.Callers < 1 || opt.Callers > 1000 {
@@ -167,6 +169,9 @@ moments within 3 s and varies each wait between half and one and a half
 			}
 			if opt.Think < 0 {
 				return usageError(cmd, "--think: expected a duration of 0 or more, got %s", opt.Think)
+			}
+			if !cmd.Flags().Changed("spread") {
+				opt.Spread = opt.Think
 			}
 			if opt.Spread < 0 {
 				return usageError(cmd, "--spread: expected a duration of 0 or more, got %s", opt.Spread)
@@ -199,7 +204,7 @@ moments within 3 s and varies each wait between half and one and a half
 	lf.IntVar(&opt.Callers, "callers", 50, "simulated people calling at once")
 	lf.IntVar(&opt.Rounds, "rounds", 1, "how many times they all call")
 	lf.DurationVar(&opt.Think, "think", 300*time.Millisecond, "how long a caller listens before each key or text (0: at once)")
-	lf.DurationVar(&opt.Spread, "spread", 0, "start the callers at random moments within this and vary their waits (0: all in step)")
+	lf.DurationVar(&opt.Spread, "spread", 0, "start the callers at random moments within this and vary their waits (default: --think; 0: all in step)")
 	lf.IntVar(&opt.FirstNumber, "first-number", 0, "the last four digits of the first caller's number (+1816555xxxx)")
 	cmd.AddCommand(call, smsCmd, load)
 	return cmd
