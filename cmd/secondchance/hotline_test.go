@@ -52,7 +52,10 @@ func TestHotlineSimulated(t *testing.T) {
 	}
 	// With a ZIP, the places read are within reach (the demo directory
 	// has three jobs services within 10 miles of 64127).
-	for _, m := range regexp.MustCompile(`a unas (\d+) millas`).FindAllStringSubmatch(said, -1) {
+	if !regexp.MustCompile(`\. A (unas \d+ millas|una milla más o menos)\. Teléfono`).MatchString(said) {
+		t.Errorf("no place's distance read, as a sentence of its own:\n%s", said)
+	}
+	for _, m := range regexp.MustCompile(`A unas (\d+) millas`).FindAllStringSubmatch(said, -1) {
 		if n, _ := strconv.Atoi(m[1]); n > 10 {
 			t.Errorf("a place %s miles away was read although closer ones exist:\n%s", m[1], said)
 		}
