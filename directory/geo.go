@@ -58,11 +58,13 @@ func ZIPCentroid(zip string) (Point, bool, error) {
 	return p, ok, nil
 }
 
+// EarthRadiusMiles is the radius of the sphere distances are measured on.
+const EarthRadiusMiles = 3958.8
+
 // Miles is the great-circle distance between a and b.
 func Miles(a, b Point) float64 {
-	const earthRadius = 3958.8 // miles
 	rad := func(d float64) float64 { return d * math.Pi / 180 }
 	dLat, dLon := rad(b.Lat-a.Lat), rad(b.Lon-a.Lon)
 	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(rad(a.Lat))*math.Cos(rad(b.Lat))*math.Sin(dLon/2)*math.Sin(dLon/2)
-	return 2 * earthRadius * math.Asin(math.Sqrt(min(1, h)))
+	return 2 * EarthRadiusMiles * math.Asin(math.Sqrt(min(1, h)))
 }

@@ -457,7 +457,7 @@ func (e *Engine) run(ctx context.Context, idx bleve.Index, q Query, bq query.Que
 		spec.point = true
 		spec.distance = q.Sort == "distance"
 		if q.Radius > 0 {
-			spec.radius = q.Radius * metresPerMile
+			spec.radius = q.Radius
 		}
 	}
 	hits, total, facets, err := e.collect(ctx, idx, bq, spec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/registry"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -374,5 +375,73 @@ func TestMisspellingFieldHasNoStopWords(t *testing.T) {
 	res := find(t, e, Query{Text: "fore", PerPage: 50})
 	if res.Total > 10 {
 		t.Errorf(`"fore" finds %d services`, res.Total)
+	}
+}
+
+// TestDistanceAgreesWithMilesShown: a radius keeps exactly the services
+// with a place within it as directory.Miles measures it (the distance a
+// result shows), each is placed at its nearest place, and sorting by
+// distance orders them by that distance.
+func TestDistanceAgreesWithMilesShown(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	rs, err := v.db.Read.Query(`SELECT sal.service_id, sal.id, l.latitude, l.longitude, s.status FROM service_at_location sal
+		JOIN location l ON l.id = sal.location_id JOIN service s ON s.id = sal.service_id
+		WHERE l.location_type <> 'virtual' AND l.latitude IS NOT NULL AND l.longitude IS NOT NULL
+		AND s.status NOT IN ('inactive', 'defunct')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _, _ := directory.ZIPCentroid("64127")
+	nearest := map[string]float64{}    // service -> miles to its nearest place
+	placeMiles := map[string]float64{} // service_at_location -> miles
+	closed := map[string]bool{}
+	for rs.Next() {
+		var sid, salID, status string
+		var p directory.Point
+		if err := rs.Scan(&sid, &salID, &p.Lat, &p.Lon, &status); err != nil {
+			t.Fatal(err)
+		}
+		mi := directory.Miles(from, p)
+		placeMiles[salID] = mi
+		if d, ok := nearest[sid]; !ok || mi < d {
+			nearest[sid] = mi
+		}
+		closed[sid] = status == "temporarily closed"
+	}
+	rs.Close()
+	if len(nearest) < 20 {
+		t.Fatalf("%d services with places in the demo data", len(nearest))
+	}
+	for _, radius := range []float64{1, 2.5, 4, 7, 15} {
+		res := find(t, e, Query{HasPoint: true, Lat: from.Lat, Lon: from.Lon, Radius: radius, Sort: "distance", PerPage: 500})
+		var want, got []string
+		for sid, mi := range nearest {
+			if mi <= radius {
+				want = append(want, sid)
+			}
+		}
+		last := -1.0
+		for _, h := range res.Hits {
+			if h.PlaceID == "" {
+				continue // by phone or online: kept, without a distance
+			}
+			got = append(got, h.ServiceID)
+			if mi := placeMiles[h.PlaceID]; math.Abs(mi-nearest[h.ServiceID]) > 1e-9 {
+				t.Errorf("radius %g: %s shown at a place %.4f miles away, its nearest is %.4f", radius, h.ServiceID, mi, nearest[h.ServiceID])
+			}
+			if !closed[h.ServiceID] {
+				if nearest[h.ServiceID] < last {
+					t.Errorf("radius %g: %s (%.4f miles) after a service %.4f miles away", radius, h.ServiceID, nearest[h.ServiceID], last)
+				}
+				last = nearest[h.ServiceID]
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("radius %g miles: found %d services with a place, %d are within it: %v, want %v", radius, len(got), len(want), got, want)
+		}
 	}
 }
