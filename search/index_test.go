@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/google/uuid"
 	"github.com/secondchancekc/secondchance/data"
 	"github.com/secondchancekc/secondchance/directory"
@@ -1249,6 +1250,46 @@ func TestBuildIntoChunks(t *testing.T) {
 		}
 		if len(seen) != (len(ids)+6)/7 || !slices.IsSorted(seen) || seen[len(seen)-1] != len(ids) {
 			t.Errorf("progress %v over %d services", seen, len(ids))
+		}
+	})
+	t.Run("merged into one segment", func(t *testing.T) {
+		im, err := newMapping()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// bleve's own merging put off, so that the batches stay apart
+		idx, err := bleve.NewUsing(filepath.Join(t.TempDir(), "index"), im, bleve.Config.DefaultIndexType, bleve.Config.DefaultKVStore,
+			map[string]any{"scorchMergePlanOptions": map[string]any{"maxSegmentsPerTier": 1000, "segmentsPerMergeTask": 1000, "floorSegmentSize": 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idx.Close()
+		if err := buildInto(ctx, idx, l, ids, 3, nil); err != nil {
+			t.Fatal(err)
+		}
+		segments := func() int {
+			a, err := idx.Advanced()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := a.Reader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			return len(r.(*scorch.IndexSnapshot).Segments())
+		}
+		if n := segments(); n <= 10 {
+			t.Fatalf("%d segments before merging batches of 3; want more than bleve merges in one task", n)
+		}
+		if err := mergeAll(ctx, idx); err != nil {
+			t.Fatal(err)
+		}
+		if n := segments(); n != 1 {
+			t.Errorf("%d segments after mergeAll", n)
+		}
+		if n, _ := idx.DocCount(); n != want {
+			t.Errorf("%d documents after merging, want %d", n, want)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
