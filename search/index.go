@@ -469,8 +469,15 @@ func (e *Engine) Rebuild(ctx context.Context, progress func(done, total int)) er
 	os.RemoveAll(tmp)
 	// unsafe_batch: a batch returns once it is searchable in memory, not
 	// once it is on disk, so loading the next one overlaps with writing;
-	// the last batch waits for everything to be on disk (below).
-	idx, err := bleve.NewUsing(tmp, im, bleve.Config.DefaultIndexType, bleve.Config.DefaultKVStore, map[string]any{"unsafe_batch": true})
+	// the last batch waits for everything to be on disk (below). Nothing
+	// searches this index until it is done, so bleve's merging of
+	// segments as they come is put off: mergeAll merges them all once at
+	// the end (at 100k, 4.9 s of CPU instead of 6.5 s of merging tiers
+	// and 3.4 s for the last merge).
+	idx, err := bleve.NewUsing(tmp, im, bleve.Config.DefaultIndexType, bleve.Config.DefaultKVStore, map[string]any{
+		"unsafe_batch":           true,
+		"scorchMergePlanOptions": map[string]any{"maxSegmentsPerTier": 1 << 16, "segmentsPerMergeTask": 1 << 16, "floorSegmentSize": 1},
+	})
 	if err != nil {
 		return fmt.Errorf("create index: %w", err)
 	}
