@@ -836,3 +836,40 @@ func TestFallbackNearPoint(t *testing.T) {
 		}
 	}
 }
+
+// A cached card keeps each place's opening hours apart: the hours at one
+// place (its own schedules with the service's) are never those of another
+// or of the service alone, however often and in whatever order asked.
+func TestCardHoursPerPlace(t *testing.T) {
+	t.Parallel()
+	loc, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	weekly := func(day, opens, closes string) map[string]any {
+		return map[string]any{"freq": "WEEKLY", "byday": day, "opens_at": opens, "closes_at": closes}
+	}
+	d := &cardData{
+		svcSched: []map[string]any{weekly("MO", "09:00:00", "12:00:00")},
+		salSched: map[string][]map[string]any{
+			"a": {weekly("TU", "13:00:00", "17:00:00")},
+			"b": {weekly("WE", "08:00:00", "10:00:00")},
+		},
+	}
+	a, b := &cardPlace{salID: "a"}, &cardPlace{salID: "b"}
+	monday10 := time.Date(2026, 11, 30, 10, 0, 0, 0, loc)
+	tuesday14 := monday10.AddDate(0, 0, 1).Add(4 * time.Hour)
+	wednesday9 := monday10.AddDate(0, 0, 2).Add(-time.Hour)
+	for range 2 {
+		for _, c := range []struct {
+			p             *cardPlace
+			mon, tue, wed bool
+		}{{nil, true, false, false}, {a, true, true, false}, {b, true, false, true}, {a, true, true, false}} {
+			h := d.hoursAt(c.p, loc)
+			if h.OpenAt(monday10) != c.mon || h.OpenAt(tuesday14) != c.tue || h.OpenAt(wednesday9) != c.wed {
+				t.Errorf("place %v: open Monday 10:00 %v, Tuesday 14:00 %v, Wednesday 9:00 %v; want %v %v %v", c.p,
+					h.OpenAt(monday10), h.OpenAt(tuesday14), h.OpenAt(wednesday9), c.mon, c.tue, c.wed)
+			}
+		}
+	}
+}

@@ -90,6 +90,40 @@ type cardData struct {
 	languages []string
 	svcSched  []map[string]any
 	salSched  map[string][]map[string]any // service_at_location id -> schedules
+
+	// hours are the opening hours parsed at each place ("": the
+	// service's own), kept with the cached card: parsing them for every
+	// card of every search was a quarter of the cards' time.
+	hoursMu sync.Mutex
+	hours   map[string]directory.Hours
+}
+
+// schedulesAt is the service's schedules with those of place p (nil: none).
+func (d *cardData) schedulesAt(p *cardPlace) []map[string]any {
+	all := slices.Clone(d.svcSched)
+	if p != nil {
+		all = append(all, d.salSched[p.salID]...)
+	}
+	return all
+}
+
+// hoursAt is the opening hours at place p (nil: the service's own).
+func (d *cardData) hoursAt(p *cardPlace, loc *time.Location) directory.Hours {
+	key := ""
+	if p != nil {
+		key = p.salID
+	}
+	d.hoursMu.Lock()
+	defer d.hoursMu.Unlock()
+	if h, ok := d.hours[key]; ok {
+		return h
+	}
+	h, _ := directory.ParseHours(d.schedulesAt(p), loc)
+	if d.hours == nil {
+		d.hours = map[string]directory.Hours{}
+	}
+	d.hours[key] = h
+	return h
 }
 
 type cardPlace struct {
@@ -373,22 +407,15 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 				}
 			}
 		}
-		schedulesAt := func(p *cardPlace) []map[string]any {
-			all := slices.Clone(d.svcSched)
-			if p != nil {
-				all = append(all, d.salSched[p.salID]...)
-			}
-			return all
-		}
 		if q.OpenNow && chosen != nil {
-			if hrs, _ := directory.ParseHours(schedulesAt(chosen), e.opt.Location); !hrs.OpenAt(now) {
+			if !d.hoursAt(chosen, e.opt.Location).OpenAt(now) {
 				best := math.Inf(1)
 				for i := range ps {
 					p := &ps[i]
 					if p.ltype == "virtual" || p == chosen {
 						continue
 					}
-					if hrs, _ := directory.ParseHours(schedulesAt(p), e.opt.Location); !hrs.OpenAt(now) {
+					if !d.hoursAt(p, e.opt.Location).OpenAt(now) {
 						continue
 					}
 					dist := 0.0
@@ -414,13 +441,13 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 		} else {
 			c.Remote = true
 		}
-		c.schedules = schedulesAt(chosen)
+		c.schedules = d.schedulesAt(chosen)
 		if q.HasPoint && c.hasPoint {
 			dist := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: c.lat, Lon: c.lon})
 			dist = float64(int(dist*10+0.5)) / 10
 			c.DistanceMiles = &dist
 		}
-		hours, _ := directory.ParseHours(c.schedules, e.opt.Location)
+		hours := d.hoursAt(chosen, e.opt.Location)
 		if hours.Known() {
 			c.HoursKnown = true
 			open := hours.OpenAt(now)
