@@ -65,7 +65,11 @@ func (e *Engine) Answer(ctx context.Context, q Query, channel string) (*Response
 	if err != nil {
 		return nil, err
 	}
-	cards, err := e.Cards(ctx, res.Hits, q)
+	groups := res.groups
+	if groups == nil {
+		groups = e.syn.analyze(q.Text)
+	}
+	cards, err := e.cardsFor(ctx, res.Hits, q, queryWords(groups))
 	if err != nil {
 		return nil, err
 	}

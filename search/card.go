@@ -322,6 +322,11 @@ func (e *Engine) loadCards(ctx context.Context, ids []string) (map[string]*cardD
 // service's first; with open_now, a place open now (the hit's when it is,
 // else the nearest open one).
 func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error) {
+	return e.cardsFor(ctx, hits, q, queryWords(e.syn.analyze(q.Text)))
+}
+
+// cardsFor is Cards with the query's words to highlight.
+func (e *Engine) cardsFor(ctx context.Context, hits []Hit, q Query, words []string) ([]Card, error) {
 	if len(hits) == 0 {
 		return []Card{}, nil
 	}
@@ -353,7 +358,6 @@ func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error)
 	if unverifiedAfter <= 0 {
 		unverifiedAfter = directory.DefaultUnverifiedAfter
 	}
-	words := queryWords(e.syn.analyze(q.Text))
 	out := make([]Card, 0, len(hits))
 	for _, h := range hits {
 		d := data[h.ServiceID]

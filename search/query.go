@@ -63,6 +63,9 @@ type Result struct {
 	// matching any of them are shown.
 	Relaxed bool
 	Took    time.Duration
+	// groups is the query's analysis, when the index answered: the
+	// cards highlight its words without analysing the query again.
+	groups []group
 }
 
 // Field weights: a name match outranks a description match. Synonyms
@@ -448,6 +451,7 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 		}
 	}
 	res.Took = time.Since(start)
+	res.groups = groups
 	return res, nil
 }
 
