@@ -95,7 +95,7 @@ func New(opt Options) (*Engine, error) {
 	if opt.Poll == 0 {
 		opt.Poll = 500 * time.Millisecond
 	}
-	syn, err := loadSynonyms(opt.Synonyms)
+	syn, err := loadSynonyms(opt.Synonyms, opt.Logger)
 	if err != nil {
 		return nil, err
 	}

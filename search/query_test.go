@@ -1,13 +1,19 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/registry"
+	"github.com/secondchancekc/secondchance/data"
+	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -444,4 +450,97 @@ func TestDistanceAgreesWithMilesShown(t *testing.T) {
 			t.Errorf("radius %g miles: found %d services with a place, %d are within it: %v, want %v", radius, len(got), len(want), got, want)
 		}
 	}
+}
+
+// TestSynonymFileEdits: staff edit the synonym file and searches use it
+// without a restart, phrases and their misspellings included; an edit
+// that cannot be read is logged with its file and line and the last good
+// list stays in use.
+func TestSynonymFileEdits(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	v.copyIndex(t)
+	path := filepath.Join(t.TempDir(), "synonyms.txt")
+	base, err := data.FS.ReadFile("search/synonyms.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, base, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged lockedBuffer
+	e := v.engine(t, func(o *Options) {
+		o.Synonyms = path
+		o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	if rebuild, why := e.open(context.Background()); rebuild {
+		t.Fatalf("the copied demo index is not usable: %s", why)
+	}
+	e.state.Store("")
+	edit := func(text string, age time.Duration) {
+		t.Helper()
+		if err := os.WriteFile(path, append(slices.Clone(base), text...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age) // a new modification time
+		if err := os.Chtimes(path, when, when); err != nil {
+			t.Fatal(err)
+		}
+		e.syn.mu.Lock()
+		e.syn.checked = time.Time{} // as if the 10 s since the last look had passed
+		e.syn.mu.Unlock()
+	}
+	mentoring := func(q string) int {
+		t.Helper()
+		res := find(t, e, Query{Text: q})
+		n := 0
+		for _, h := range res.Hits {
+			var cat int
+			v.db.Read.QueryRow(`SELECT COUNT(*) FROM attribute a JOIN taxonomy_term tt ON tt.id = a.taxonomy_term_id
+				WHERE a.link_id = ? AND tt.name LIKE '%Mentor%'`, h.ServiceID).Scan(&cat)
+			if cat > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := mentoring("padrino"); n != 0 {
+		t.Fatalf(`"padrino" finds %d mentoring services before any edit`, n)
+	}
+	edit("\npadrino, padrino de recuperacion => mentoring, peer recovery; category:mentoring\n", time.Minute)
+	if n := mentoring("padrino"); n < 2 {
+		t.Errorf(`after the edit "padrino" finds %d mentoring services`, n)
+	}
+	if g := e.syn.analyze("un padrino de recuperasion"); len(g) != 1 || g[0].meant != "padrino de recuperacion" {
+		t.Errorf("a misspelled phrase of the edit is read as %+v", g)
+	}
+	edit("\nthis line has no arrow\n", 2*time.Minute)
+	if n := mentoring("padrino"); n < 2 {
+		t.Errorf(`after a broken edit "padrino" finds %d mentoring services: the last good list is lost`, n)
+	}
+	if out := logged.String(); !strings.Contains(out, "synonyms.txt line") || !strings.Contains(out, `expected \"words => expansions\"`) {
+		t.Errorf("the broken edit was not logged with its file and line:\n%s", out)
+	}
+	e.syn.analyze("jobs") // looked at again: the same broken edit is not logged twice
+	if n := strings.Count(logged.String(), "synonym file is not used"); n != 1 {
+		t.Errorf("the broken edit was logged %d times", n)
+	}
+}
+
+// lockedBuffer is a log destination tests read while the engine writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

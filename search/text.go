@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -70,10 +71,15 @@ type synonymSet struct {
 	// entries by folded key phrase (one to four words).
 	entries map[string]*expansion
 	maxLen  int
+	phrases []phrase // the keys of two or more words, for nearPhraseKey
 	path    string
 	mtime   time.Time
 	checked time.Time
 	mu      sync.Mutex
+	// log reports an edit that cannot be read; bad is its file time, so
+	// that it is reported once.
+	log *slog.Logger
+	bad time.Time
 }
 
 // expansion is what one key phrase adds to a query.
@@ -84,8 +90,8 @@ type expansion struct {
 	exclude    []string // facts of services the person cannot use
 }
 
-func loadSynonyms(path string) (*synonymSet, error) {
-	s := &synonymSet{path: path}
+func loadSynonyms(path string, log *slog.Logger) (*synonymSet, error) {
+	s := &synonymSet{path: path, log: log}
 	b, err := data.FS.ReadFile("search/synonyms.txt")
 	if err != nil {
 		return nil, err
@@ -102,8 +108,26 @@ func loadSynonyms(path string) (*synonymSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.entries, s.maxLen, s.checked = entries, maxLen, time.Now()
+	s.entries, s.maxLen, s.phrases, s.checked = entries, maxLen, phrasesOf(entries), time.Now()
 	return s, nil
+}
+
+// phrase is a synonym key of two or more words.
+type phrase struct {
+	key   string
+	words []string
+}
+
+// phrasesOf lists the keys of two or more words, in key order.
+func phrasesOf(entries map[string]*expansion) []phrase {
+	var ps []phrase
+	for k := range entries {
+		if ws := strings.Fields(k); len(ws) >= 2 {
+			ps = append(ps, phrase{k, ws})
+		}
+	}
+	slices.SortFunc(ps, func(a, b phrase) int { return strings.Compare(a.key, b.key) })
+	return ps
 }
 
 // parseSynonyms reads the synonym format (see data/search/synonyms.txt);
@@ -185,28 +209,33 @@ func appendNew(list []string, vs ...string) []string {
 
 // current returns the entries, reloading the staff-edited file when it has
 // changed (checked at most every 10 seconds). A file that no longer parses
-// keeps the last good entries (the error is returned for logging).
-func (s *synonymSet) current() (map[string]*expansion, int, error) {
+// keeps the last good entries, and the error (file and line) is logged once
+// per edit.
+func (s *synonymSet) current() (map[string]*expansion, int, []phrase) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.path == "" || time.Since(s.checked) < 10*time.Second {
-		return s.entries, s.maxLen, nil
+		return s.entries, s.maxLen, s.phrases
 	}
 	s.checked = time.Now()
 	st, err := os.Stat(s.path)
 	if err != nil || st.ModTime().Equal(s.mtime) {
-		return s.entries, s.maxLen, nil
+		return s.entries, s.maxLen, s.phrases
 	}
 	b, err := os.ReadFile(s.path)
-	if err != nil {
-		return s.entries, s.maxLen, err
+	if err == nil {
+		var entries map[string]*expansion
+		var maxLen int
+		if entries, maxLen, err = parseSynonyms(s.path, b); err == nil {
+			s.entries, s.maxLen, s.phrases, s.mtime = entries, maxLen, phrasesOf(entries), st.ModTime()
+			return s.entries, s.maxLen, s.phrases
+		}
 	}
-	entries, maxLen, err := parseSynonyms(s.path, b)
-	if err != nil {
-		return s.entries, s.maxLen, err
+	if !st.ModTime().Equal(s.bad) {
+		s.bad = st.ModTime()
+		s.log.Error("the edited synonym file is not used; searches keep the previous list until it is fixed", "err", err)
 	}
-	s.entries, s.maxLen, s.mtime = entries, maxLen, st.ModTime()
-	return s.entries, s.maxLen, nil
+	return s.entries, s.maxLen, s.phrases
 }
 
 // group is one need in a query: the words typed and what they expand to.
@@ -242,7 +271,7 @@ var placeWords = map[string]bool{"missouri": true, "mo": true, "kansas": true, "
 // match, then phrases with a misspelled word), then single words, with
 // filler dropped.
 func (s *synonymSet) analyze(q string) []group {
-	entries, maxLen, _ := s.current()
+	entries, maxLen, phrases := s.current()
 	toks := tokens(q)
 	var groups []group
 	add := func(g group, key string) {
@@ -260,7 +289,7 @@ func (s *synonymSet) analyze(q string) []group {
 			i += n
 			continue
 		}
-		if key, n := nearPhraseKey(entries, toks[i:]); n > 0 {
+		if key, n := nearPhraseKey(phrases, toks[i:]); n > 0 {
 			add(group{typed: strings.Join(toks[i:i+n], " "), meant: key}, key)
 			i += n
 			continue
@@ -304,13 +333,10 @@ func phraseKey(entries map[string]*expansion, maxLen int, toks []string) int {
 // each word the same, or within one edit (two for words of eight letters
 // or more) when both have four letters or more. It returns the key and its
 // number of words, or "", 0.
-func nearPhraseKey(entries map[string]*expansion, toks []string) (string, int) {
+func nearPhraseKey(phrases []phrase, toks []string) (string, int) {
 	best, bestN, bestD := "", 0, 0
-	for k := range entries {
-		if !strings.Contains(k, " ") {
-			continue
-		}
-		kw := strings.Fields(k)
+	for _, p := range phrases {
+		k, kw := p.key, p.words
 		n := len(kw)
 		if n < 2 || n > len(toks) || n < bestN {
 			continue
