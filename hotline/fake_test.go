@@ -1,10 +1,10 @@
 package hotline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -220,26 +220,9 @@ func openDBAt(t *testing.T, path string) *db.DB {
 }
 
 // captureLog returns a debug-level logger writing to the returned buffer.
-func captureLog() (*slog.Logger, *syncBuffer) {
-	b := &syncBuffer{}
+func captureLog() (*slog.Logger, *logbuf.Buffer) {
+	b := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func msg(ref string) Message {

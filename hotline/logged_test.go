@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func claimOnly(t testing.TB, l *Logged, m Message) {
 	}
 }
 
-func newLoggedTwilio(t *testing.T, script ...answer) (*Logged, *fakeTwilio, *syncBuffer) {
+func newLoggedTwilio(t *testing.T, script ...answer) (*Logged, *fakeTwilio, *logbuf.Buffer) {
 	t.Helper()
 	f := newFakeTwilio(t, script...)
 	log, buf := captureLog()

@@ -2,35 +2,17 @@ package referral
 
 import (
 	"encoding/json"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/internal/server"
 )
-
-// syncBuffer collects the server's logs from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // apiScenario is one request and what its answer must be. "{id}" in URL
 // and Body is the id of the referral the first scenario created.
@@ -48,10 +30,10 @@ type apiScenario struct {
 // newAPIServer serves RegisterAPI under /api/staff through the
 // application's real server (middleware, error handler, access log), with a
 // fake actor: staff-7, or nobody when the request says X-Test-No-User.
-func newAPIServer(t *testing.T) (*env, *httptest.Server, *syncBuffer) {
+func newAPIServer(t *testing.T) (*env, *httptest.Server, *logbuf.Buffer) {
 	t.Helper()
 	e := newEnv(t)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	srv := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	actor := func(c echo.Context) string {
 		if c.Request().Header.Get("X-Test-No-User") != "" {

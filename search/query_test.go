@@ -1,11 +1,11 @@
 package search
 
 import (
-	"bytes"
 	"context"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/registry"
 	"github.com/secondchancekc/secondchance/data"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"log/slog"
 	"math"
 	"os"
@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -468,7 +467,7 @@ func TestSynonymFileEdits(t *testing.T) {
 	if err := os.WriteFile(path, base, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logged lockedBuffer
+	var logged logbuf.Buffer
 	e := v.engine(t, func(o *Options) {
 		o.Synonyms = path
 		o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
@@ -525,22 +524,4 @@ func TestSynonymFileEdits(t *testing.T) {
 	if n := strings.Count(logged.String(), "synonym file is not used"); n != 1 {
 		t.Errorf("the broken edit was logged %d times", n)
 	}
-}
-
-// lockedBuffer is a log destination tests read while the engine writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -143,7 +144,7 @@ func TestFollowupEndToEnd(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb logbuf.Buffer
 	root := newRoot(&out, &errb)
 	root.SetArgs([]string{"serve", "--listen", addr})
 	done := make(chan error, 1)
@@ -290,7 +291,7 @@ func mustZone(t testing.TB) *time.Location {
 	return z
 }
 
-func waitFor(t testing.TB, u string, errb *syncBuffer) {
+func waitFor(t testing.TB, u string, errb *logbuf.Buffer) {
 	t.Helper()
 	for range 400 {
 		if r, err := http.Get(u); err == nil {
@@ -347,7 +348,7 @@ func runKilled(t testing.TB, env map[string]string, api *fakeTwilioAPI, at time.
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,10 +13,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -259,7 +259,7 @@ func startServer(b *testing.B, dir string) (string, func()) {
 	b.Helper()
 	addr := freeAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncBuffer
+	errb := logbuf.Buffer{Max: 1 << 20}
 	root := newRoot(io.Discard, &errb)
 	root.SetArgs([]string{"serve", "--listen", addr, "--data-dir", dir, "--demo-data=false", "--base-url", "http://" + addr})
 	done := make(chan error, 1)
@@ -313,28 +313,6 @@ func freeAddr(b *testing.B) string {
 	addr := s.Listener.Addr().String()
 	s.Listener.Close()
 	return addr
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's logger to write while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 {
-		s.b.Reset() // the access log of a load test; keep the tail
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type attackFigures struct {
@@ -440,7 +418,7 @@ func benchServeRSS(b *testing.B, n int) {
 	}
 	for b.Loop() {
 		addr := freeAddr(b)
-		var errb syncBuffer
+		errb := logbuf.Buffer{Max: 1 << 20}
 		cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir, "--demo-data=false", "--base-url", "http://"+addr)
 		cmd.Stdout, cmd.Stderr = io.Discard, &errb
 		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SECONDCHANCE_") })

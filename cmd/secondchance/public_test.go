@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -40,7 +41,7 @@ func TestPublicWebsite(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &logbuf.Buffer{Max: 1 << 20}
 	root := newRoot(&out, errb)
 	root.SetArgs([]string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "var"), "--base-url", base})
 	done := make(chan error, 1)

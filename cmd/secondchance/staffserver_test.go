@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"path/filepath"
 	"testing"
@@ -32,10 +33,10 @@ func serveWithStaff(t *testing.T) (dir, base string) {
 // environment the test set, until the test ends. It returns what serve
 // writes to stderr and a channel that gives serve's error if it stops
 // early.
-func startServe(tb testing.TB, args ...string) (errb *syncBuffer, exited <-chan error) {
+func startServe(tb testing.TB, args ...string) (errb *logbuf.Buffer, exited <-chan error) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	errb = &syncBuffer{}
+	errb = &logbuf.Buffer{Max: 1 << 20}
 	root := newRoot(io.Discard, errb)
 	root.SetArgs(append([]string{"serve"}, args...))
 	done, stopped := make(chan error, 1), make(chan struct{})

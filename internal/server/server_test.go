@@ -4,43 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-// syncBuffer is a log sink that handlers on many goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a Server really listening on loopback.
 type testServer struct {
 	*Server
 	URL    string
 	Addr   string
-	Logs   *syncBuffer
+	Logs   *logbuf.Buffer
 	Client *http.Client
 	cancel context.CancelFunc
 	wait   func() error
@@ -51,7 +33,7 @@ type testServer struct {
 // the test ends.
 func newTestServer(t *testing.T, cfg Config, routes func(s *Server)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(cfg)
@@ -351,7 +333,7 @@ func waitRefused(t *testing.T, addr string, d time.Duration) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	s := New(Config{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	started := make(chan struct{})
 	s.Echo.GET("/slow", func(c echo.Context) error {
