@@ -408,7 +408,8 @@ func (s *Store) MayAnswer(ctx context.Context, phone string) (bool, error) {
 // person's latest follow-up text, when one was sent within the policy's
 // ReplyDays and not yet answered (or answered with a request still open).
 // It records the outcome, the reply and the audit trail in one transaction
-// and returns the text to answer with. handled is false when the number has
+// (through the group commit, with other writes) and returns the text to
+// answer with. handled is false when the number has
 // no such follow-up: the hotline's own SMS conversation then takes the
 // text. A webhook delivered twice must be filtered by its message id before
 // this is called; replaying the same answer twice changes no outcome.
@@ -423,13 +424,21 @@ func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer str
 	if may, err := s.MayAnswer(ctx, p); err != nil || !may {
 		return "", false, err
 	}
+	type result struct {
+		answer  string
+		handled bool
+	}
+	r, err := inWrite(ctx, s, func(ctx context.Context, tx querier) (result, error) {
+		answer, handled, err := s.replyTx(ctx, tx, p, body)
+		return result{answer, handled}, err
+	})
+	return r.answer, r.handled, err
+}
+
+// replyTx is HandleReply's write, in tx (the group commit's).
+func (s *Store) replyTx(ctx context.Context, tx querier, p, body string) (answer string, handled bool, err error) {
 	now := s.now()
 	since := now.AddDate(0, 0, -s.policy().ReplyDays)
-	tx, err := s.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return "", false, err
-	}
-	defer tx.Rollback()
 	cl, err := findClient(ctx, tx, "c.phone = ?", p)
 	if apperr.Code(err) == apperr.ENOTFOUND {
 		return "", false, nil
@@ -531,7 +540,7 @@ func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer str
 			}
 		}
 	}
-	return answer, true, tx.Commit()
+	return answer, true, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -333,8 +333,12 @@ func TestReplyRouting(t *testing.T) {
 	if _, err := run.RunDue(ctx, ct(2026, 3, 5, 10, 0)); err != nil {
 		t.Fatal(err)
 	}
+	jobs := e.db.Batch.Jobs.Load()
 	if _, handled, err := e.HandleReply(ctx, phoneE164, "4"); err != nil || !handled {
 		t.Fatal(handled, err)
+	}
+	if n := e.db.Batch.Jobs.Load() - jobs; n != 1 {
+		t.Errorf("a reply made %d writes through the group commit, want 1 (not a transaction of its own)", n)
 	}
 	before, _ := e.Events(ctx, r.ID)
 	// After "4" a new need is the hotline's, not ours...
