@@ -94,9 +94,10 @@ func readMix(b *testing.B, dir string) []string {
 //  1. in-process: the mix against Engine.Search (the index alone) and
 //     Engine.Answer (what /api/search returns), loadWorkers at a time, as
 //     fast as they go;
-//  2. the real server on a free port: the mix at a constant loadRate a
-//     second (latency percentiles, success ratio), then as fast as
-//     loadWorkers clients go (throughput);
+//  2. the real server, the built binary in a process of its own, on a
+//     free port: the mix at a constant loadRate a second (latency
+//     percentiles, success ratio), then as fast as loadWorkers clients go
+//     (throughput), and the server's resident memory;
 //
 // and reports the ratio of HTTP to in-process throughput.
 func BenchmarkLoadSearch10k(b *testing.B) { benchLoad(b, 10_000) }
@@ -107,23 +108,23 @@ func BenchmarkLoadSearch100k(b *testing.B) { benchLoad(b, 100_000) }
 func benchLoad(b *testing.B, n int) {
 	dir := benchData(b, n)
 	mix := readMix(b, dir)
+	bin := buildBinary(b)
 	for b.Loop() {
 		// 1. In process, through the engine alone.
 		searchQPS, answerQPS, engineLat := inProcess(b, dir, mix)
 
-		// 2. Through HTTP.
-		addr, stop := startServer(b, dir)
-		targets := make([]vegeta.Target, len(mix))
-		for i, q := range mix {
-			targets[i] = vegeta.Target{Method: "GET", URL: "http://" + addr + "/api/search?" + q}
-		}
+		// 2. Through HTTP, to the server in a process of its own (in this
+		// one it shared the garbage collector with the load generator and
+		// with what the in-process runs left behind).
+		srv := startBinary(b, bin, dir)
+		targets := mixTargets(srv.addr, mix)
 		// Warm up the server's connections and caches.
 		attack(b, targets, vegeta.Rate{Freq: 0}, loadWarmUpFor, loadWorkers)
 		low := attack(b, targets, vegeta.Rate{Freq: loadRateLow, Per: time.Second}, loadRateFor, 0)
 		steady := attack(b, targets, vegeta.Rate{Freq: loadRate, Per: time.Second}, loadRateFor, 0)
 		maxed := attack(b, targets, vegeta.Rate{Freq: 0}, loadMaxFor, loadWorkers)
-		rss, hwm := procMemory(b, "self")
-		stop()
+		rss, hwm := procMemory(b, srv.pid)
+		srv.stop()
 
 		b.ReportMetric(ms(engineLat.p50), "engine-answer-p50-ms")
 		b.ReportMetric(ms(engineLat.p99), "engine-answer-p99-ms")
@@ -142,8 +143,8 @@ func benchLoad(b *testing.B, n int) {
 		b.ReportMetric(maxed.success, "http-max-success")
 		b.ReportMetric(maxed.throughput/answerQPS, "http/answer")
 		b.ReportMetric(maxed.throughput/searchQPS, "http/search")
-		b.ReportMetric(float64(hwm)/(1<<20), "test-process-hwm-MiB")
-		b.ReportMetric(float64(rss)/(1<<20), "test-process-rss-MiB")
+		b.ReportMetric(float64(hwm)/(1<<20), "serve-hwm-MiB")
+		b.ReportMetric(float64(rss)/(1<<20), "serve-rss-MiB")
 		b.ReportMetric(loadAverage(), "loadavg")
 		for _, r := range []struct {
 			rate int
@@ -250,36 +251,6 @@ func hammer(b *testing.B, qs []search.Query, fn func(search.Query) error, d time
 	took := time.Since(start)
 	slices.Sort(lat)
 	return float64(len(lat)) / took.Seconds(), latencyFigures{percentile(lat, .5), percentile(lat, .95), percentile(lat, .99)}
-}
-
-// startServer runs `secondchance serve` in this process on a free port over
-// dir, waits until /api/search answers from the index, and returns its
-// address and a function that stops it.
-func startServer(b *testing.B, dir string) (string, func()) {
-	b.Helper()
-	addr := freeAddr(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	errb := logbuf.Buffer{Max: 1 << 20}
-	root := newRoot(io.Discard, &errb)
-	root.SetArgs([]string{"serve", "--listen", addr, "--data-dir", dir, "--demo-data=false", "--base-url", "http://" + addr})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	stop := func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Errorf("serve: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			b.Error("serve did not stop")
-		}
-	}
-	if err := waitReady(addr, 5*time.Minute, done); err != nil {
-		stop()
-		b.Fatalf("%v\n%s", err, errb.String())
-	}
-	return addr, stop
 }
 
 // waitReady polls until a search on addr is answered from the index (not
@@ -408,6 +379,28 @@ func BenchmarkServeRSS100k(b *testing.B) { benchServeRSS(b, 100_000) }
 func benchServeRSS(b *testing.B, n int) {
 	dir := benchData(b, n)
 	mix := readMix(b, dir)
+	bin := buildBinary(b)
+	for b.Loop() {
+		srv := startBinary(b, bin, dir)
+		rssIdle, _ := procMemory(b, srv.pid)
+		maxed := attack(b, mixTargets(srv.addr, mix), vegeta.Rate{Freq: 0}, loadMaxFor, loadWorkers)
+		rss, hwm := procMemory(b, srv.pid)
+		srv.stop()
+		b.ReportMetric(float64(hwm)/(1<<20), "serve-hwm-MiB")
+		b.ReportMetric(float64(rss)/(1<<20), "serve-rss-MiB")
+		b.ReportMetric(float64(rssIdle)/(1<<20), "serve-idle-rss-MiB")
+		b.ReportMetric(srv.ready.Seconds(), "ready-s")
+		b.ReportMetric(maxed.throughput, "http-max-qps")
+		b.ReportMetric(ms(maxed.p50), "http-max-p50-ms")
+		b.ReportMetric(ms(maxed.p99), "http-max-p99-ms")
+		b.ReportMetric(maxed.success, "http-max-success")
+		b.ReportMetric(loadAverage(), "loadavg")
+	}
+}
+
+// buildBinary builds secondchance into a temporary folder.
+func buildBinary(b *testing.B) string {
+	b.Helper()
 	bin := filepath.Join(b.TempDir(), "secondchance")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if p, err := exec.LookPath("go"); err == nil {
@@ -416,31 +409,37 @@ func benchServeRSS(b *testing.B, n int) {
 	if o, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, o)
 	}
-	for b.Loop() {
-		addr := freeAddr(b)
-		errb := logbuf.Buffer{Max: 1 << 20}
-		cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir, "--demo-data=false", "--base-url", "http://"+addr)
-		cmd.Stdout, cmd.Stderr = io.Discard, &errb
-		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SECONDCHANCE_") })
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		start := time.Now()
-		if err := waitReady(addr, 5*time.Minute, exited); err != nil {
-			cmd.Process.Kill()
-			b.Fatalf("%v\n%s", err, errb.String())
-		}
-		ready := time.Since(start)
-		pid := strconv.Itoa(cmd.Process.Pid)
-		rssIdle, _ := procMemory(b, pid)
-		targets := make([]vegeta.Target, len(mix))
-		for i, q := range mix {
-			targets[i] = vegeta.Target{Method: "GET", URL: "http://" + addr + "/api/search?" + q}
-		}
-		maxed := attack(b, targets, vegeta.Rate{Freq: 0}, loadMaxFor, loadWorkers)
-		rss, hwm := procMemory(b, pid)
+	return bin
+}
+
+// served is a `serve` process of the built binary.
+type served struct {
+	addr, pid string
+	ready     time.Duration // from start to ready
+	stop      func()        // SIGTERM, and wait
+}
+
+// startBinary runs `serve` of bin over the data folder dir on a free port,
+// in a process of its own (no SECONDCHANCE_ settings from the
+// environment), and waits until it is ready.
+func startBinary(b *testing.B, bin, dir string) served {
+	b.Helper()
+	addr := freeAddr(b)
+	errb := &logbuf.Buffer{Max: 1 << 20}
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dir, "--demo-data=false", "--base-url", "http://"+addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, errb
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SECONDCHANCE_") })
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	start := time.Now()
+	if err := waitReady(addr, 5*time.Minute, exited); err != nil {
+		cmd.Process.Kill()
+		b.Fatalf("%v\n%s", err, errb.String())
+	}
+	return served{addr: addr, pid: strconv.Itoa(cmd.Process.Pid), ready: time.Since(start), stop: func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -448,14 +447,14 @@ func benchServeRSS(b *testing.B, n int) {
 			cmd.Process.Kill()
 			b.Error("serve did not stop on SIGTERM")
 		}
-		b.ReportMetric(float64(hwm)/(1<<20), "serve-hwm-MiB")
-		b.ReportMetric(float64(rss)/(1<<20), "serve-rss-MiB")
-		b.ReportMetric(float64(rssIdle)/(1<<20), "serve-idle-rss-MiB")
-		b.ReportMetric(ready.Seconds(), "ready-s")
-		b.ReportMetric(maxed.throughput, "http-max-qps")
-		b.ReportMetric(ms(maxed.p50), "http-max-p50-ms")
-		b.ReportMetric(ms(maxed.p99), "http-max-p99-ms")
-		b.ReportMetric(maxed.success, "http-max-success")
-		b.ReportMetric(loadAverage(), "loadavg")
+	}}
+}
+
+// mixTargets are the mix's queries as requests to /api/search at addr.
+func mixTargets(addr string, mix []string) []vegeta.Target {
+	targets := make([]vegeta.Target, len(mix))
+	for i, q := range mix {
+		targets[i] = vegeta.Target{Method: "GET", URL: "http://" + addr + "/api/search?" + q}
 	}
+	return targets
 }
