@@ -873,3 +873,28 @@ func TestCardHoursPerPlace(t *testing.T) {
 		}
 	}
 }
+
+// The snippet under a result: the text around the first word of the
+// query, cut between words, the words marked (to the end of the word), the
+// rest escaped; text whose lower case is shorter than itself (the Kelvin
+// sign) no longer cuts out of bounds.
+func TestSnippet(t *testing.T) {
+	cases := []struct {
+		text  string
+		words []string
+		want  string
+	}{
+		{"Jobs & <training> for felons.", []string{"job", "felon"}, "<mark>Jobs</mark> &amp; &lt;training&gt; for <mark>felons</mark>."},
+		{"Help with rent.", []string{"food"}, ""},
+		{"Ayuda con identificación y JOBS", []string{"jobs", "co"}, "Ayuda con identificación y <mark>JOBS</mark>"},
+		{strings.Repeat("\u212a", 30) + " work boots", []string{"boots"}, "…work <mark>boots</mark>"},
+		{strings.Repeat("word ", 60) + "housing help " + strings.Repeat("more ", 50), []string{"housing"},
+			"…" + strings.Repeat("word ", 12) + "<mark>housing</mark> help " + strings.Repeat("more ", 24) + "more…"},
+		{strings.Repeat("a", 100) + " jobs", []string{"jobs"}, "…<mark>jobs</mark>"}, // no half word first
+	}
+	for _, c := range cases {
+		if got := snippet(c.text, c.words); got != c.want {
+			t.Errorf("snippet(%.40q, %q):\n got %q\nwant %q", c.text, c.words, got, c.want)
+		}
+	}
+}

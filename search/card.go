@@ -516,12 +516,17 @@ func queryWords(groups []group) []string {
 }
 
 // snippet is up to about 200 characters of text around the first word of
-// the query it contains, HTML-escaped, with the words wrapped in <mark>.
+// the query it contains, cut between words, HTML-escaped, with the words
+// wrapped in <mark>.
 func snippet(text string, words []string) string {
 	if text == "" || len(words) == 0 {
 		return ""
 	}
-	lower := strings.ToLower(text)
+	// Lower case by ASCII only: the words are folded to ASCII, and the
+	// offsets found in lower must be those of text (strings.ToLower
+	// shortens some letters, the Kelvin sign to "k", which cut text out
+	// of bounds).
+	lower := lowerASCII(text)
 	first := -1
 	for _, w := range words {
 		if len(w) < 3 {
@@ -542,11 +547,24 @@ func snippet(text string, words []string) string {
 	for end < len(text) && text[end]&0xC0 == 0x80 {
 		end++
 	}
+	// whole words at either end
+	if start > 0 && text[start-1] != ' ' {
+		if k := strings.IndexByte(text[start:first], ' '); k >= 0 {
+			start += k + 1
+		}
+	}
+	if end < len(text) && text[end] != ' ' {
+		if k := strings.LastIndexByte(text[first:end], ' '); k > 0 {
+			end = first + k
+		}
+	}
 	part, lp := text[start:end], lower[start:end]
 	var b strings.Builder
+	b.Grow(len(part) + 64)
 	if start > 0 {
 		b.WriteString("…")
 	}
+	plain := 0 // part[plain:i] is text not yet written
 	for i := 0; i < len(part); {
 		matched := 0
 		for _, w := range words {
@@ -554,25 +572,40 @@ func snippet(text string, words []string) string {
 				matched = len(w)
 			}
 		}
-		if matched > 0 {
-			// extend to the end of the word ("job" marks "jobs")
-			j := i + matched
-			for j < len(part) && (part[j] >= 'a' && part[j] <= 'z' || part[j] >= 'A' && part[j] <= 'Z') {
-				j++
+		if matched == 0 {
+			i++
+			for i < len(part) && part[i]&0xC0 == 0x80 {
+				i++
 			}
-			b.WriteString("<mark>" + html.EscapeString(part[i:j]) + "</mark>")
-			i = j
 			continue
 		}
-		j := i + 1
-		for j < len(part) && part[j]&0xC0 == 0x80 {
+		// extend to the end of the word ("job" marks "jobs")
+		j := i + matched
+		for j < len(part) && (part[j] >= 'a' && part[j] <= 'z' || part[j] >= 'A' && part[j] <= 'Z') {
 			j++
 		}
-		b.WriteString(html.EscapeString(part[i:j]))
-		i = j
+		b.WriteString(html.EscapeString(part[plain:i]))
+		b.WriteString("<mark>" + html.EscapeString(part[i:j]) + "</mark>")
+		i, plain = j, j
 	}
+	b.WriteString(html.EscapeString(part[plain:]))
 	if end < len(text) {
 		b.WriteString("…")
 	}
 	return b.String()
+}
+
+// lowerASCII is s with A to Z in lower case and every other byte as it is.
+func lowerASCII(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
+	if i < 0 {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
 }
