@@ -24,6 +24,7 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/index/scorch"
+	index "github.com/blevesearch/bleve_index_api"
 	"github.com/google/uuid"
 	"github.com/secondchancekc/secondchance/data"
 	"github.com/secondchancekc/secondchance/directory"
@@ -1268,14 +1269,7 @@ func TestBuildIntoChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		segments := func() int {
-			a, err := idx.Advanced()
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := a.Reader()
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := openReader(t, idx)
 			defer r.Close()
 			return len(r.(*scorch.IndexSnapshot).Segments())
 		}
@@ -1313,4 +1307,18 @@ func TestBuildIntoChunks(t *testing.T) {
 			t.Errorf("build over a closed database: %v", err)
 		}
 	})
+}
+
+// openReader is a reader of idx's current snapshot; the caller closes it.
+func openReader(t testing.TB, idx bleve.Index) index.IndexReader {
+	t.Helper()
+	a, err := idx.Advanced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

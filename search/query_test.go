@@ -346,14 +346,7 @@ func TestMisspellingFieldHasNoStopWords(t *testing.T) {
 	t.Parallel()
 	v := newTestEnv(t)
 	e := v.builtEngine(t)
-	ix, err := e.idx.Advanced()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ix.Reader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openReader(t, e.idx)
 	defer r.Close()
 	stop, err := en.TokenMapConstructor(nil, registry.NewCache())
 	if err != nil {
