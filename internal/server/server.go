@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/labstack/gommon/bytes"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/secondchancekc/secondchance/internal/apperr"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -203,11 +204,27 @@ func New(cfg Config) *Server {
 		}),
 		middleware.BodyLimit(cfg.BodyLimit),
 		s.gzipMiddleware,
+		queryMiddleware,
 	)
 
 	s.routeMetrics()
 	s.routeHealth()
 	return s
+}
+
+// queryMiddleware refuses a request whose query string cannot be read: a
+// ";" between parameters or a bad % escape. Go leaves such a pair out
+// without a word, so "/search?q=jobs;zip=64127" searched for everything
+// and "per_page=%ZZ" became the default.
+func queryMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if raw := c.Request().URL.RawQuery; raw != "" {
+			if _, err := url.ParseQuery(raw); err != nil {
+				return apperr.Errorf(apperr.EINVALID, "The query string in the address cannot be read (%s): separate parameters with & and write %% as %%25.", err)
+			}
+		}
+		return next(c)
+	}
 }
 
 // requestIDMiddleware sets X-Request-Id on every response, keeping a sane

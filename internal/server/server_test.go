@@ -246,6 +246,29 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+// A query string that cannot be read is refused with a 400 that says so,
+// JSON or HTML, before any handler: Go leaves out a pair it cannot read,
+// so "q=jobs;zip=64127" would have searched for everything.
+func TestUnreadableQueryString(t *testing.T) {
+	ts := newTestServer(t, Config{}, func(s *Server) {
+		show := func(c echo.Context) error { return c.String(http.StatusOK, "q="+c.QueryParam("q")) }
+		s.Echo.GET("/api/show", show)
+		s.Echo.GET("/show", show)
+	})
+	for _, sc := range []scenario{
+		{Name: "readable", URL: "/api/show?q=jobs&zip=64127", Status: http.StatusOK, Contains: []string{"q=jobs"}},
+		{Name: "escaped semicolon", URL: "/api/show?q=jobs%3Bfood", Status: http.StatusOK, Contains: []string{"q=jobs;food"}},
+		{Name: "semicolon", URL: "/api/show?q=jobs;zip=64127", Status: http.StatusBadRequest,
+			Contains: []string{`"code":"invalid"`, "cannot be read (invalid semicolon separator in query)"}, NotContains: []string{"q=jobs"}},
+		{Name: "bad escape", URL: "/api/show?q=jobs&per_page=%ZZ", Status: http.StatusBadRequest,
+			Contains: []string{"cannot be read (invalid URL escape", "write % as %25"}},
+		{Name: "html answer", URL: "/show?q=jobs;zip=64127", Status: http.StatusBadRequest,
+			Contains: []string{"cannot be read"}},
+	} {
+		t.Run(sc.Name, func(t *testing.T) { ts.check(t, sc) })
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	ts := newTestServer(t, Config{BodyLimit: "1K"}, func(s *Server) {
 		s.Echo.POST("/api/echo", func(c echo.Context) error {
