@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // Test credentials in Twilio's shapes.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // claimOnly logs m as sending, as Send does before it calls Next, and

@@ -451,8 +451,9 @@ func (v *Voice) chose(ctx context.Context, c *call, in input, a *reply) error {
 }
 
 // text sends the places being read to the caller, logs the referral and
-// asks for consent to follow up. The answer says the text went; step sends it after the step's record
-// commits (sendText), and answers a.text.unsent instead if it does not go.
+// asks for consent to follow up. The answer says the text went; step sends
+// it after the step's record commits (sendText), and answers
+// a.text.unsent instead if it does not go.
 func (v *Voice) text(ctx context.Context, c *call, a *reply) error {
 	end := min(c.Page+3, len(c.Results))
 	places := c.Results[c.Page:end]

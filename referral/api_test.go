@@ -2,7 +2,6 @@ package referral
 
 import (
 	"encoding/json"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"github.com/secondchancekc/secondchance/internal/server"
 )
 

@@ -409,9 +409,8 @@ func (s *Store) MayAnswer(ctx context.Context, phone string) (bool, error) {
 // ReplyDays and not yet answered (or answered with a request still open).
 // It records the outcome, the reply and the audit trail in one transaction
 // (through the group commit, with other writes) and returns the text to
-// answer with. handled is false when the number has
-// no such follow-up: the hotline's own SMS conversation then takes the
-// text. A webhook delivered twice must be filtered by its message id before
+// answer with. handled is false when the number has no such follow-up: the
+// hotline's own SMS conversation then takes the text. A webhook delivered twice must be filtered by its message id before
 // this is called; replaying the same answer twice changes no outcome.
 func (s *Store) HandleReply(ctx context.Context, phone, body string) (answer string, handled bool, err error) {
 	p, err := NormalizePhone(phone)

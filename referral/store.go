@@ -474,14 +474,7 @@ func (s *Store) findReferralByKey(ctx context.Context, q querier, key string) (*
 	} else if err != nil {
 		return nil, fmt.Errorf("look up idempotency key: %w", err)
 	}
-	rs, err := loadReferrals(ctx, q, "r.id = ?", id)
-	if err != nil {
-		return nil, err
-	}
-	if len(rs) == 0 {
-		return nil, fmt.Errorf("referral %s of an idempotency key not found", id)
-	}
-	return rs[0], nil
+	return findReferral(ctx, q, id)
 }
 
 // loadReferrals loads the referrals matching where (on referral r, client c

@@ -43,7 +43,6 @@ type Card struct {
 	Score         float64     `json:"score,omitempty"`
 	lat, lon      float64
 	hasPoint      bool
-	schedules     []map[string]any
 	description   string
 	descriptionES string
 }
@@ -445,7 +444,6 @@ func (e *Engine) cardsFor(ctx context.Context, hits []Hit, q Query, words []stri
 		} else {
 			c.Remote = true
 		}
-		c.schedules = d.schedulesAt(chosen)
 		if q.HasPoint && c.hasPoint {
 			dist := directory.Miles(directory.Point{Lat: q.Lat, Lon: q.Lon}, directory.Point{Lat: c.lat, Lon: c.lon})
 			dist = float64(int(dist*10+0.5)) / 10

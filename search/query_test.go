@@ -2,10 +2,6 @@ package search
 
 import (
 	"context"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
-	"github.com/blevesearch/bleve/v2/registry"
-	"github.com/secondchancekc/secondchance/data"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"log/slog"
 	"math"
 	"os"
@@ -16,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/registry"
+	"github.com/secondchancekc/secondchance/data"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // TestParseQuery: what each parameter becomes, and the defaults.

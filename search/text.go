@@ -68,10 +68,7 @@ func init() {
 
 // synonymSet is the parsed synonym file.
 type synonymSet struct {
-	// entries by folded key phrase (one to four words).
-	entries map[string]*expansion
-	maxLen  int
-	phrases []phrase // the keys of two or more words, for nearPhraseKey
+	list    *synonymList // the one in use
 	path    string
 	mtime   time.Time
 	checked time.Time
@@ -80,6 +77,14 @@ type synonymSet struct {
 	// that it is reported once.
 	log *slog.Logger
 	bad time.Time
+}
+
+// synonymList is one reading of the synonym file.
+type synonymList struct {
+	// entries by folded key phrase (one to four words).
+	entries map[string]*expansion
+	maxLen  int      // words in the longest key
+	phrases []phrase // the keys of two or more words, in key order, for nearPhraseKey
 }
 
 // expansion is what one key phrase adds to a query.
@@ -104,11 +109,10 @@ func loadSynonyms(path string, log *slog.Logger) (*synonymSet, error) {
 			s.mtime = st.ModTime()
 		}
 	}
-	entries, maxLen, err := parseSynonyms(path, b)
-	if err != nil {
+	if s.list, err = parseSynonyms(path, b); err != nil {
 		return nil, err
 	}
-	s.entries, s.maxLen, s.phrases, s.checked = entries, maxLen, phrasesOf(entries), time.Now()
+	s.checked = time.Now()
 	return s, nil
 }
 
@@ -118,21 +122,9 @@ type phrase struct {
 	words []string
 }
 
-// phrasesOf lists the keys of two or more words, in key order.
-func phrasesOf(entries map[string]*expansion) []phrase {
-	var ps []phrase
-	for k := range entries {
-		if ws := strings.Fields(k); len(ws) >= 2 {
-			ps = append(ps, phrase{k, ws})
-		}
-	}
-	slices.SortFunc(ps, func(a, b phrase) int { return strings.Compare(a.key, b.key) })
-	return ps
-}
-
 // parseSynonyms reads the synonym format (see data/search/synonyms.txt);
 // errors name the file and line.
-func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
+func parseSynonyms(name string, b []byte) (*synonymList, error) {
 	if name == "" {
 		name = "data/search/synonyms.txt"
 	}
@@ -146,7 +138,7 @@ func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
 		}
 		left, right, ok := strings.Cut(line, "=>")
 		if !ok {
-			return nil, 0, fmt.Errorf("%s line %d: expected \"words => expansions\"", name, n)
+			return nil, fmt.Errorf("%s line %d: expected \"words => expansions\"", name, n)
 		}
 		var ex expansion
 		right, extra, _ := strings.Cut(right, ";")
@@ -172,7 +164,7 @@ func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
 				ok = false
 			}
 			if !ok {
-				return nil, 0, fmt.Errorf("%s line %d: %q after ; must be category:KEY, fact:CODE or not:CODE", name, n, item)
+				return nil, fmt.Errorf("%s line %d: %q after ; must be category:KEY, fact:CODE or not:CODE", name, n, item)
 			}
 		}
 		for _, k := range strings.Split(left, ",") {
@@ -193,7 +185,17 @@ func parseSynonyms(name string, b []byte) (map[string]*expansion, int, error) {
 			e.exclude = appendNew(e.exclude, ex.exclude...)
 		}
 	}
-	return entries, maxLen, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	l := &synonymList{entries: entries, maxLen: maxLen}
+	for k := range entries {
+		if ws := strings.Fields(k); len(ws) >= 2 {
+			l.phrases = append(l.phrases, phrase{k, ws})
+		}
+	}
+	slices.SortFunc(l.phrases, func(a, b phrase) int { return strings.Compare(a.key, b.key) })
+	return l, nil
 }
 
 // appendNew appends the values that list does not have yet ("drivers
@@ -211,31 +213,30 @@ func appendNew(list []string, vs ...string) []string {
 // changed (checked at most every 10 seconds). A file that no longer parses
 // keeps the last good entries, and the error (file and line) is logged once
 // per edit.
-func (s *synonymSet) current() (map[string]*expansion, int, []phrase) {
+func (s *synonymSet) current() *synonymList {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.path == "" || time.Since(s.checked) < 10*time.Second {
-		return s.entries, s.maxLen, s.phrases
+		return s.list
 	}
 	s.checked = time.Now()
 	st, err := os.Stat(s.path)
 	if err != nil || st.ModTime().Equal(s.mtime) {
-		return s.entries, s.maxLen, s.phrases
+		return s.list
 	}
 	b, err := os.ReadFile(s.path)
 	if err == nil {
-		var entries map[string]*expansion
-		var maxLen int
-		if entries, maxLen, err = parseSynonyms(s.path, b); err == nil {
-			s.entries, s.maxLen, s.phrases, s.mtime = entries, maxLen, phrasesOf(entries), st.ModTime()
-			return s.entries, s.maxLen, s.phrases
+		var l *synonymList
+		if l, err = parseSynonyms(s.path, b); err == nil {
+			s.list, s.mtime = l, st.ModTime()
+			return l
 		}
 	}
 	if !st.ModTime().Equal(s.bad) {
 		s.bad = st.ModTime()
 		s.log.Error("the edited synonym file is not used; searches keep the previous list until it is fixed", "err", err)
 	}
-	return s.entries, s.maxLen, s.phrases
+	return s.list
 }
 
 // group is one need in a query: the words typed and what they expand to.
@@ -271,7 +272,8 @@ var placeWords = map[string]bool{"missouri": true, "mo": true, "kansas": true, "
 // match, then phrases with a misspelled word), then single words, with
 // filler dropped.
 func (s *synonymSet) analyze(q string) []group {
-	entries, maxLen, phrases := s.current()
+	l := s.current()
+	entries := l.entries
 	toks := tokens(q)
 	var groups []group
 	add := func(g group, key string) {
@@ -284,12 +286,12 @@ func (s *synonymSet) analyze(q string) []group {
 			i += 2
 			continue
 		}
-		if n := phraseKey(entries, maxLen, toks[i:]); n > 0 {
+		if n := phraseKey(entries, l.maxLen, toks[i:]); n > 0 {
 			add(group{typed: strings.Join(toks[i:i+n], " ")}, strings.Join(toks[i:i+n], " "))
 			i += n
 			continue
 		}
-		if key, n := nearPhraseKey(phrases, toks[i:]); n > 0 {
+		if key, n := nearPhraseKey(l.phrases, toks[i:]); n > 0 {
 			add(group{typed: strings.Join(toks[i:i+n], " "), meant: key}, key)
 			i += n
 			continue

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"github.com/secondchancekc/secondchance/referral"
 )
 

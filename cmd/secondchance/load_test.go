@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,6 +36,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"github.com/secondchancekc/secondchance/search"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -24,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/secondchancekc/secondchance/internal/db"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // The public website through the real binary's serve command: the issue's

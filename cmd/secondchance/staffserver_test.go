@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"path/filepath"
 	"testing"
+
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // serveWithStaff runs `serve` on a fresh data folder in a temporary

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/secondchancekc/secondchance/internal/logbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/secondchancekc/secondchance/internal/logbuf"
 )
 
 // testServer is a Server really listening on loopback.
