@@ -19,6 +19,23 @@ func (e *env) hold(on bool) {
 	e.planner.mu.Unlock()
 }
 
+// settle waits for the background planner to stop (it sleeps planGather
+// before it plans, so it can outlast the planners a test runs itself).
+func (e *env) settle(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.planner.mu.Lock()
+		running := e.planner.running
+		e.planner.mu.Unlock()
+		if !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background planner still runs after 10 s")
+		}
+	}
+}
+
 // plan runs the planner to the end and returns how many referrals it
 // planned.
 func (e *env) plan(t testing.TB) int {
@@ -243,6 +260,7 @@ func TestPlanOnce(t *testing.T) {
 	e.hold(false)
 	e.kickPlanner()
 	wg.Wait()
+	e.settle(t)
 	e.plan(t) // after the kicked planner, whatever it did
 	check("four planners at once")
 
