@@ -26,7 +26,7 @@ type MessageFilter struct {
 // Validate reports a filter naming a status that does not exist.
 func (f MessageFilter) Validate() error {
 	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
-		return apperr.Errorf(apperr.EINVALID, "There is no message status %q; choose one of %s.", f.Status, strings.Join(Statuses, ", "))
+		return apperr.Errorf(apperr.EINVALID, "There is no message status %.40q; choose one of %s.", f.Status, strings.Join(Statuses, ", "))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -136,16 +137,29 @@ func (p StaffPages) show(t time.Time) string {
 func (p StaffPages) list(c echo.Context) error {
 	ctx := c.Request().Context()
 	d := outboxData{Purpose: c.QueryParam("purpose"), Status: c.QueryParam("status"), Statuses: Statuses}
-	page, err := strconv.Atoi(c.QueryParam("page"))
-	if err != nil || page < 1 {
-		page = 1
-	}
-	f := MessageFilter{Purpose: d.Purpose, Status: d.Status, Offset: (page - 1) * outboxPerPage, Limit: outboxPerPage}
-	ms, total, err := p.Log.Messages(ctx, f)
-	if err != nil {
+	var err error
+	if d.Purposes, err = p.Log.Purposes(ctx); err != nil {
 		return err
 	}
-	if d.Purposes, err = p.Log.Purposes(ctx); err != nil {
+	page := 1
+	if v := c.QueryParam("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
+			err = apperr.Errorf(apperr.EINVALID, "The page must be a whole number from 1, not %.40q.", v)
+		}
+	}
+	f := MessageFilter{Purpose: d.Purpose, Status: d.Status, Offset: (page - 1) * outboxPerPage, Limit: outboxPerPage}
+	if err == nil {
+		err = f.Validate()
+	}
+	if apperr.Code(err) == apperr.EINVALID {
+		// Refused on the page itself, with the filter form to correct it.
+		if !slices.Contains(Statuses, d.Status) {
+			d.Status = ""
+		}
+		return p.Pages.Render(c, http.StatusBadRequest, "staff/outbox", templates.Page{Title: "Outbox", Error: apperr.Message(err), Data: d})
+	}
+	ms, total, err := p.Log.Messages(ctx, f)
+	if err != nil {
 		return err
 	}
 	d.Total = total

@@ -329,8 +329,26 @@ func TestOutboxPage(t *testing.T) {
 	if older := find(n, "a", "rel", "next"); len(older) != 1 || attrOf(older[0], "href") != "/staff/outbox?page=2&purpose=results&status=sent" {
 		t.Error("the pager forgot the filters")
 	}
-	if res, _ := c.do(http.MethodGet, "/staff/outbox?status=lost", nil); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("unknown status: %d", res.StatusCode)
+	// Bad filters are refused on the page itself, saying what was wrong,
+	// with the form to correct them (not the public error page).
+	for _, tc := range []struct{ query, says string }{
+		{"?status=lost&purpose=followup", `There is no message status "lost"`},
+		{"?page=two", `The page must be a whole number from 1, not "two".`},
+		{"?page=0", `not "0"`},
+	} {
+		res, body := c.do(http.MethodGet, "/staff/outbox"+tc.query, nil)
+		n, err := html.Parse(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alert := find(n, "p", "role", "alert")
+		if res.StatusCode != http.StatusBadRequest || len(alert) != 1 || !strings.Contains(textOf(alert[0]), tc.says) ||
+			len(find(n, "form", "action", "/staff/outbox")) != 1 || len(find(n, "tbody")) != 0 {
+			t.Errorf("%s: %d, alert %v; want 400 saying %q, the filter form and no rows", tc.query, res.StatusCode, alert, tc.says)
+		}
+		if strings.Contains(tc.query, "purpose=followup") && len(find(n, "option", "value", "followup", "selected", "")) != 1 {
+			t.Errorf("%s: the refused page lost the purpose chosen with it", tc.query)
+		}
 	}
 
 	// A message's own page has the full number.
