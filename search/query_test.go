@@ -518,3 +518,18 @@ func TestSynonymFileEdits(t *testing.T) {
 		t.Errorf("the broken edit was logged %d times", n)
 	}
 }
+
+// TestNoAllField: documents carry no "_all" field (every query names its
+// fields): the index's fields are the mapping's own.
+func TestNoAllField(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	fields, err := e.idx.Fields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(fields, "_all") || !slices.Contains(fields, fName) {
+		t.Errorf("index fields %v: want the mapping's, without _all", fields)
+	}
+}
