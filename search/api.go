@@ -108,19 +108,14 @@ func (e *Engine) labelFacets(ctx context.Context, fs map[string][]Facet) map[str
 	return out
 }
 
-// factNames maps reentry fact codes to their names.
+// factNames maps reentry fact codes to their names (read only: the
+// taxonomy's own map, built once per load of the terms).
 func (e *Engine) factNames(ctx context.Context) map[string]string {
-	m := map[string]string{}
 	tax, err := e.taxonomy(ctx)
 	if err != nil {
-		return m
+		return nil
 	}
-	for _, t := range tax.terms {
-		if t.taxonomy == directory.ReentryTaxonomyID {
-			m[t.code] = t.name
-		}
-	}
-	return m
+	return tax.factNames
 }
 
 func languageName(code string) string {

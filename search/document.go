@@ -24,6 +24,8 @@ type loader struct {
 	db    *sql.DB
 	terms map[string]term     // every taxonomy term, by id
 	cats  map[string][]string // term id -> category keys (a term may be in two)
+	// factNames are the reentry facts' names by code (facet labels).
+	factNames map[string]string
 	// slots turns a service's (or a service at a location's) schedules
 	// into the half-hour slots of the week when it is open.
 	slots func(schedules []map[string]any) []string
@@ -34,7 +36,7 @@ type term struct {
 }
 
 func newLoader(ctx context.Context, db *sql.DB, slots func([]map[string]any) []string) (*loader, error) {
-	l := &loader{db: db, terms: map[string]term{}, cats: map[string][]string{}, slots: slots}
+	l := &loader{db: db, terms: map[string]term{}, cats: map[string][]string{}, factNames: map[string]string{}, slots: slots}
 	rs, err := db.QueryContext(ctx, `SELECT id, COALESCE(parent_id,''), COALESCE(code,''), name, COALESCE(taxonomy_id,'') FROM taxonomy_term`)
 	if err != nil {
 		return nil, err
@@ -47,6 +49,9 @@ func newLoader(ctx context.Context, db *sql.DB, slots func([]map[string]any) []s
 			return nil, err
 		}
 		l.terms[id] = t
+		if t.taxonomy == directory.ReentryTaxonomyID {
+			l.factNames[t.code] = t.name
+		}
 	}
 	for _, c := range directory.Categories() {
 		for _, id := range c.TermIDs {
