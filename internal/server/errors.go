@@ -132,6 +132,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var werr error
 	if WantsJSON(c) {
 		werr = c.JSON(status, errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: RequestID(c)}})
+	} else if isWebhook(c) {
+		werr = c.String(status, msg+"\n")
 	} else {
 		werr = s.HTMLError(c, status, msg)
 		if werr != nil && !c.Response().Committed {
@@ -154,6 +156,14 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// isWebhook reports whether c is a call from a provider's servers
+// (Twilio's, under /hotline/), not a person: it is answered in plain text,
+// which the provider's request log shows as it is ("The X-Twilio-Signature
+// header does not match this request."), not with a page about forms.
+func isWebhook(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/hotline/")
 }
 
 // WantsJSON reports whether the answer to c should be JSON rather than HTML:

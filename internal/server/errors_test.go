@@ -21,6 +21,7 @@ func errorRoutes(s *Server) {
 	}
 	s.Echo.GET("/err/:code", h)
 	s.Echo.GET("/api/err/:code", h)
+	s.Echo.POST("/hotline/err/:code", h)
 	s.Echo.GET("/secret", func(c echo.Context) error {
 		return errors.New("open /var/lib/secondchance/db.sqlite: permission denied")
 	})
@@ -118,6 +119,11 @@ func TestErrorMapping(t *testing.T) {
 		{Name: "error after answering keeps the answer", URL: "/partial", Status: 200, Contains: []string{"partial answer"},
 			NotContains: []string{"Internal error."}},
 		{Name: "HEAD gets no body", Method: http.MethodHead, URL: "/x", Status: 404},
+		{Name: "a webhook refused is told why in plain text", Method: http.MethodPost, URL: "/hotline/err/" + apperr.EFORBIDDEN,
+			Header: htmlAccept, Status: 403, Contains: []string{"Message for forbidden."}, NotContains: []string{"<html", "form expired"},
+			WantHeader: map[string]string{"Content-Type": "text/plain; charset=UTF-8"}},
+		{Name: "an unknown webhook is plain text too", Method: http.MethodPost, URL: "/hotline/nothing", Status: 404,
+			Contains: []string{"We could not find that page."}, NotContains: []string{"<html"}},
 	} {
 		t.Run(sc.Name, func(t *testing.T) {
 			res, b := ts.check(t, sc)
