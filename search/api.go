@@ -67,7 +67,7 @@ func (e *Engine) Answer(ctx context.Context, q Query, channel string) (*Response
 	}
 	groups := res.groups
 	if groups == nil {
-		groups = e.syn.analyze(q.Text)
+		groups = e.syn.analyze(q.Text, nil)
 	}
 	cards, err := e.cardsFor(ctx, res.Hits, q, queryWords(groups))
 	if err != nil {

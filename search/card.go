@@ -321,7 +321,7 @@ func (e *Engine) loadCards(ctx context.Context, ids []string) (map[string]*cardD
 // service's first; with open_now, a place open now (the hit's when it is,
 // else the nearest open one).
 func (e *Engine) Cards(ctx context.Context, hits []Hit, q Query) ([]Card, error) {
-	return e.cardsFor(ctx, hits, q, queryWords(e.syn.analyze(q.Text)))
+	return e.cardsFor(ctx, hits, q, queryWords(e.syn.analyze(q.Text, nil)))
 }
 
 // cardsFor is Cards with the query's words to highlight.

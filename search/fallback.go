@@ -21,7 +21,7 @@ import (
 func (e *Engine) fallback(ctx context.Context, q Query) (*Result, error) {
 	where := []string{"s.status IN ('active', 'temporarily closed')"}
 	var args []any
-	for _, g := range e.syn.analyze(q.Text) {
+	for _, g := range e.syn.analyze(q.Text, nil) {
 		var alts []string
 		for _, t := range append([]string{g.typed}, g.terms...) {
 			p := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t) + "%"

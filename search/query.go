@@ -278,6 +278,21 @@ func (e *Engine) filters(q Query, open []string) []query.Query {
 	return fs
 }
 
+// knownWord reports whether w is a word of some listing: a term of the
+// misspelling field, which holds the words of every service's name,
+// categories and description as written. A search engine's spelling
+// suggester does the same ("suggest only when missing"). An index that
+// cannot be read here answers no, and the word is treated as before.
+func knownWord(idx bleve.Index, w string) bool {
+	d, err := idx.FieldDictRange(fWords, []byte(w), []byte(w))
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	de, err := d.Next()
+	return err == nil && de != nil && de.Term == w
+}
+
 // openTerms are the terms of the "open" field (see Slots) whose span holds
 // t: the current day's terms, read from the index's dictionary.
 func openTerms(idx bleve.Index, t time.Time) ([]string, error) {
@@ -427,7 +442,7 @@ func (e *Engine) Search(ctx context.Context, q Query) (*Result, error) {
 		return res, err
 	}
 	defer e.mu.RUnlock()
-	groups := e.syn.analyze(q.Text)
+	groups := e.syn.analyze(q.Text, func(w string) bool { return knownWord(idx, w) })
 	var open []string
 	if q.OpenNow {
 		var err error

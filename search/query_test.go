@@ -503,7 +503,7 @@ func TestSynonymFileEdits(t *testing.T) {
 	if n := mentoring("padrino"); n < 2 {
 		t.Errorf(`after the edit "padrino" finds %d mentoring services`, n)
 	}
-	if g := e.syn.analyze("un padrino de recuperasion"); len(g) != 1 || g[0].meant != "padrino de recuperacion" {
+	if g := e.syn.analyze("un padrino de recuperasion", nil); len(g) != 1 || g[0].meant != "padrino de recuperacion" {
 		t.Errorf("a misspelled phrase of the edit is read as %+v", g)
 	}
 	edit("\nthis line has no arrow\n", 2*time.Minute)
@@ -513,7 +513,7 @@ func TestSynonymFileEdits(t *testing.T) {
 	if out := logged.String(); !strings.Contains(out, "synonyms.txt line") || !strings.Contains(out, `expected \"words => expansions\"`) {
 		t.Errorf("the broken edit was not logged with its file and line:\n%s", out)
 	}
-	e.syn.analyze("jobs") // looked at again: the same broken edit is not logged twice
+	e.syn.analyze("jobs", nil) // looked at again: the same broken edit is not logged twice
 	if n := strings.Count(logged.String(), "synonym file is not used"); n != 1 {
 		t.Errorf("the broken edit was logged %d times", n)
 	}
@@ -531,5 +531,35 @@ func TestNoAllField(t *testing.T) {
 	}
 	if slices.Contains(fields, "_all") || !slices.Contains(fields, fName) {
 		t.Errorf("index fields %v: want the mapping's, without _all", fields)
+	}
+}
+
+// TestKnownWordIsNotMisspelled: a word some listing has is searched as
+// typed, not also as a misspelling of its neighbours ("kits" is not
+// "kids"), while a word no listing has still finds its near spellings.
+func TestKnownWordIsNotMisspelled(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	for _, w := range []string{"kits", "kids"} {
+		res := find(t, e, Query{Text: w, PerPage: 50})
+		if res.Total == 0 {
+			t.Fatalf("%q finds nothing; the demo data has it", w)
+		}
+		stem := strings.TrimSuffix(w, "s")
+		for _, h := range res.Hits {
+			var text string
+			if err := v.db.Read.QueryRow(`SELECT lower(s.name || ' ' || COALESCE(s.alternate_name,'') || ' ' || COALESCE(s.description,'') || ' ' ||
+				COALESCE(s.eligibility_description,'') || ' ' || COALESCE(s.application_process,'') || ' ' || COALESCE(o.description,''))
+				FROM service s LEFT JOIN organization o ON o.id = s.organization_id WHERE s.id = ?`, h.ServiceID).Scan(&text); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text, stem) {
+				t.Errorf("%q finds %s, which does not say %q (a near spelling)", w, h.ServiceID, stem)
+			}
+		}
+	}
+	if res := find(t, e, Query{Text: "kitts", PerPage: 50}); res.Total == 0 {
+		t.Error(`"kitts" (no listing has it) finds nothing: near spellings are no longer searched`)
 	}
 }

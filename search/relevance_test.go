@@ -124,6 +124,12 @@ var relevanceCases = []relevanceCase{
 	{Query: "women support group", First: "Women's Peer Support Circle"},
 	{Query: "someone to talk to", First: "Reentry Warmline: Talk to a Peer"},
 	{Query: "parenting class for dads", First: "Dads Coming Home Parenting Class"},
+	// "kids" and "aids" are words, not misspellings of "ids" (ID papers)
+	{Query: "my kids", First: "Dads Coming Home Parenting Class", Not: idServices},
+	{Query: "see my children", First: "Dads Coming Home Parenting Class", Not: idServices},
+	{Query: "mis hijos", First: "Dads Coming Home Parenting Class", Not: idServices},
+	{Query: "aids", Want: []string{"Primary Care Clinic"}, Not: idServices}, // "aids" stems to "aid": Financial Aid ranks too
+	{Query: "hospital", First: "Primary Care Clinic"},
 	{Query: "budget and bank account", First: "Money Basics After Release"},
 	{Query: "fix my credit", First: "Money Basics After Release"},
 	{Query: "mental health", First: "Counseling for Individuals and Families"},

@@ -270,8 +270,10 @@ var placeWords = map[string]bool{"missouri": true, "mo": true, "kansas": true, "
 
 // analyze splits a query into groups: synonym phrases first (longest
 // match, then phrases with a misspelled word), then single words, with
-// filler dropped.
-func (s *synonymSet) analyze(q string) []group {
+// filler dropped. known, if set, says whether a word is one some listing
+// has: such a word is taken as typed, never as a misspelling ("kits" is
+// not "kids", "aids" is not "ids").
+func (s *synonymSet) analyze(q string, known func(string) bool) []group {
 	l := s.current()
 	entries := l.entries
 	toks := tokens(q)
@@ -304,6 +306,8 @@ func (s *synonymSet) analyze(q string) []group {
 		case filler[t]:
 		case placeWords[t]:
 			groups = append(groups, group{typed: t, place: true})
+		case known != nil && known(t):
+			groups = append(groups, group{typed: t})
 		default:
 			g := group{typed: t, fuzzy: len([]rune(t)) >= 4}
 			// A misspelled need word ("emplyment", "housng") is taken for
@@ -375,7 +379,8 @@ func nearPhraseKey(phrases []phrase, toks []string) (string, int) {
 
 // nearestKey finds the one-word synonym key within one edit of w (two for
 // words of eight letters or more), preferring the closest; "" when none, or
-// when w is too short to judge.
+// when w or the key is too short to judge: a key of three letters or fewer
+// is one edit from too many real words ("kids" and "aids" are not "ids").
 func nearestKey(entries map[string]*expansion, w string) string {
 	n := len([]rune(w))
 	if n < 4 {
@@ -387,7 +392,7 @@ func nearestKey(entries map[string]*expansion, w string) string {
 	}
 	best, bestD := "", limit+1
 	for k := range entries {
-		if strings.Contains(k, " ") || abs(len(k)-len(w)) > limit {
+		if strings.Contains(k, " ") || abs(len(k)-len(w)) > limit || len([]rune(k)) < 4 {
 			continue
 		}
 		if d := editDistance(w, k, limit); d < bestD || (d == bestD && k < best) {
