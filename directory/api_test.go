@@ -818,6 +818,7 @@ func TestAPIPerPage(t *testing.T) {
 // TestAPIDemo serves the demo directory and checks every answer against
 // the official schemas.
 func TestAPIDemo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("short")
 	}

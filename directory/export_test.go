@@ -115,6 +115,7 @@ func richDirectory(t *testing.T, tabular bool) *Store {
 }
 
 func TestExportJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := richDirectory(t, false)
 	var buf bytes.Buffer
@@ -195,6 +196,7 @@ func withoutKey(v any, key string) any {
 }
 
 func TestExportTabularRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := richDirectory(t, true)
 	for _, name := range []string{"hsds", "hsds.zip"} {

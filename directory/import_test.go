@@ -444,6 +444,7 @@ func servicesCSV(line3 string) map[string]string {
 }
 
 func TestImportRefusesMessyCSV(t *testing.T) {
+	t.Parallel()
 	row := messyServiceRow("Good service")
 	edit := func(old, new string) string {
 		if !strings.Contains(row, old) {
@@ -588,6 +589,7 @@ func objAt(m map[string]any, path ...any) map[string]any {
 }
 
 func TestImportRefusesMessyJSON(t *testing.T) {
+	t.Parallel()
 	good := messyNDJSON(func(map[string]any) {})
 	half := strings.LastIndex(good, `"schedules"`)
 	for _, tc := range []struct {
