@@ -27,6 +27,9 @@ type Conversations struct {
 	DB        *db.DB
 	Finder    Finder
 	Referrals Referrals
+	// Crisis, if set, says whether a text says someone may be in danger
+	// (search.Engine.Crisis): the reply then starts with the crisis line.
+	Crisis func(text string) bool
 	// TTL is how long a conversation is remembered (0 is a day).
 	TTL time.Duration
 	Log *slog.Logger
@@ -64,6 +67,7 @@ var smsTexts = map[string]map[string]string{
 		"zipBad":  "(We don't know ZIP %s, so these are not sorted by distance.) ",
 		"head":    "Second Chance KC: ",
 		"foot":    "Reply 1-3 for details, MORE for more, STAFF for a call.",
+		"crisis":  "If you might hurt yourself, call or text 988 now, any hour. Danger: call 911.",
 		"footEnd": "Reply 1-3 for details, STAFF for a call.",
 		"noMore":  "That's all we found. Text a new search, like JOBS 64127, or STAFF for a call.",
 		"noList":  "Text what you need first, like JOBS 64127 or FOOD. Then reply 1-3 for details.",
@@ -81,6 +85,7 @@ var smsTexts = map[string]map[string]string{
 		"zipBad":  "(No conocemos el codigo %s; no estan ordenados por distancia.) ",
 		"head":    "Second Chance KC: ",
 		"foot":    "Responda 1-3 para detalles, MAS para mas, LLAMAR para una llamada.",
+		"crisis":  "Si piensa hacerse dano, llame o escriba al 988 ya, a toda hora. Peligro: 911.",
 		"footEnd": "Responda 1-3 para detalles, LLAMAR para una llamada.",
 		"noMore":  "Eso es todo lo que encontramos. Envie otra busqueda, como TRABAJO 64127, o LLAMAR.",
 		"noList":  "Primero envie lo que necesita, como TRABAJO 64127 o COMIDA. Luego responda 1-3 para detalles.",
@@ -212,9 +217,13 @@ func (cv *Conversations) answer(ctx context.Context, c *conversation, sid, body 
 		q.Need, q.Text, need = c.Need, c.Query, c.Need
 	}
 	prefix := ""
+	if cv.Crisis != nil && cv.Crisis(text) {
+		// Someone may be in danger: the crisis line before anything else.
+		prefix = smsText(c.Lang, "crisis") + " "
+	}
 	places, err := cv.Finder.Find(ctx, q)
 	if apperr.Code(err) == apperr.EINVALID && q.ZIP != "" {
-		prefix = fmt.Sprintf(smsText(c.Lang, "zipBad"), q.ZIP)
+		prefix += fmt.Sprintf(smsText(c.Lang, "zipBad"), q.ZIP)
 		q.ZIP = ""
 		places, err = cv.Finder.Find(ctx, q)
 	}
@@ -230,7 +239,7 @@ func (cv *Conversations) answer(ctx context.Context, c *conversation, sid, body 
 		if utf8.RuneCountInString(shown) > 40 {
 			shown = string([]rune(shown)[:40])
 		}
-		return fmt.Sprintf(smsText(c.Lang, "none"), shown), nil
+		return fitSMS(prefix + fmt.Sprintf(smsText(c.Lang, "none"), shown)), nil
 	}
 	return cv.list(ctx, c, sid, prefix)
 }
@@ -250,16 +259,18 @@ func (cv *Conversations) list(ctx context.Context, c *conversation, sid, prefix 
 		}
 		c.logReferral = write
 	}
-	return prefix + listBody(c.Lang, c.Results[c.Page:end], end < len(c.Results), true), nil
+	return listBody(c.Lang, prefix, c.Results[c.Page:end], end < len(c.Results), true), nil
 }
 
 // listText is the text of up to three places, numbered 1-3, within two
 // segments: names are shortened until it fits. withFoot adds how to reply.
 func listText(lang string, places []Place, _ int, more bool) string {
-	return listBody(lang, places, more, true)
+	return listBody(lang, "", places, more, true)
 }
 
-func listBody(lang string, places []Place, more, withFoot bool) string {
+// listBody is listText after a prefix (the crisis line, or a ZIP code not
+// understood), names shortened until the whole fits.
+func listBody(lang, prefix string, places []Place, more, withFoot bool) string {
 	foot := ""
 	if withFoot {
 		foot = " " + smsText(lang, "footEnd")
@@ -269,6 +280,7 @@ func listBody(lang string, places []Place, more, withFoot bool) string {
 	}
 	for limit := 60; ; limit -= 8 {
 		var b strings.Builder
+		b.WriteString(prefix)
 		b.WriteString(smsText(lang, "head"))
 		for i, p := range places {
 			name := sms.ToGSM(p.name(lang))

@@ -31,6 +31,10 @@ type Voice struct {
 	DB        *db.DB
 	Finder    Finder
 	Referrals Referrals
+	// Crisis, if set, says whether what a caller said tells that someone
+	// may be in danger (search.Engine.Crisis): the crisis line is said
+	// first.
+	Crisis func(text string) bool
 	// Sender texts results to callers.
 	Sender *Logged
 	// Conversations, when set, remembers the texted results so that a reply
@@ -303,6 +307,7 @@ func (v *Voice) need(ctx context.Context, c *call, in input, a *reply) error {
 			c.Need, c.Query = "", ""
 			return v.person(a)
 		}
+		v.crisisFirst(c, a)
 		v.zipPrompt(a)
 	default:
 		v.retry(a, v.menu)
@@ -329,8 +334,17 @@ func (v *Voice) said(_ context.Context, c *call, in input, a *reply) error {
 		c.Need, c.Query = "", ""
 		return v.person(a)
 	}
+	v.crisisFirst(c, a)
 	v.zipPrompt(a)
 	return nil
+}
+
+// crisisFirst gives the crisis line before anything else when what the
+// caller said tells that someone may be in danger (Voice.Crisis).
+func (v *Voice) crisisFirst(c *call, a *reply) {
+	if v.Crisis != nil && v.Crisis(c.Query) {
+		a.say(a.p("crisis"))
+	}
 }
 
 func (v *Voice) zipPrompt(a *reply) {

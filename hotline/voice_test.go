@@ -135,11 +135,11 @@ func newHotlineEnvSending(t testing.TB, path string, now time.Time, next Sender)
 		logged = NewLogged(next, ProviderTwilio, d, quiet)
 	}
 	e.sender = logged
-	conv := &Conversations{DB: d, Finder: e.finder, Referrals: e.refs, Now: clock}
+	conv := &Conversations{DB: d, Finder: e.finder, Referrals: e.refs, Crisis: fakeCrisis, Now: clock}
 	srv := server.New(server.Config{Listen: "127.0.0.1:0", BaseURL: publicBase, Logger: quiet})
 	sig := Signature{AuthToken: testToken, BaseURL: publicBase}.Middleware()
 	(&SMS{DB: d, OptOuts: e.optOuts, Conversation: conv, Log: quiet, Now: clock}).Register(srv.Echo, sig)
-	(&Voice{DB: d, Finder: e.finder, Referrals: e.refs, Sender: logged, Conversations: conv, Hours: hours,
+	(&Voice{DB: d, Finder: e.finder, Referrals: e.refs, Crisis: fakeCrisis, Sender: logged, Conversations: conv, Hours: hours,
 		StaffNumbers: []string{"+18165550101", "+18165550102"}, DialTimeout: 15, VoiceEN: "Polly.Joanna", VoiceES: "Polly.Lupe",
 		Log: quiet, Now: clock}).Register(srv.Echo, sig)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -492,6 +492,58 @@ func TestVoiceTwiMLStructure(t *testing.T) {
 		if err != nil {
 			t.Errorf("step %d fails the structural check: %v\n%s\n%s", i, err, out, d)
 		}
+	}
+}
+
+// fakeCrisis stands in for search.Engine.Crisis (whose word list is
+// tested in search).
+func fakeCrisis(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "hurt myself") || strings.Contains(t, "matarme")
+}
+
+// Words that say someone may be in danger get the crisis line first, by
+// text (within two segments, in the texter's language) and by voice
+// (before anything else is asked); other searches do not.
+func TestCrisisLineFirst(t *testing.T) {
+	t.Parallel()
+	e := newHotlineEnv(t, filepath.Join(t.TempDir(), "h.db"), inHours)
+	ctx := context.Background()
+	s := e.sim("+18165552223")
+	for _, c := range []struct{ text, first string }{
+		{"I want to hurt myself 64127", "If you might hurt yourself, call or text 988 now"},
+		{"jobs 64127", "Second Chance KC: 1) Place 1"},
+		{"ESPAÑOL", ""},
+		{"quiero matarme", "Si piensa hacerse dano, llame o escriba al 988"},
+	} {
+		replies, _, err := s.SMS(ctx, c.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(replies) != 1 || !strings.HasPrefix(replies[0], c.first) {
+			t.Errorf("%q: replies %q, want one starting %q", c.text, replies, c.first)
+			continue
+		}
+		if r := replies[0]; sms.Segments(r) > 2 || sms.ToGSM(r) != r || (c.first != "" && !strings.Contains(r, "1) ")) {
+			t.Errorf("%q: the reply takes %d segments, is not GSM-7 or lost its list: %q", c.text, sms.Segments(r), r)
+		}
+	}
+
+	tr, err := e.sim("+18165551235", "1", "I want to hurt myself", "#", "").Call(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crisisAt := slices.IndexFunc(tr.Said, func(x string) bool { return strings.Contains(x, "call or text 9 8 8 now") })
+	zipAt := slices.IndexFunc(tr.Said, func(x string) bool { return strings.Contains(x, "ZIP code") })
+	if crisisAt < 0 || zipAt < 0 || crisisAt > zipAt {
+		t.Errorf("the crisis line was said at %d, the ZIP code asked at %d; want it first:\n%s", crisisAt, zipAt, strings.Join(tr.Said, "\n"))
+	}
+	tr, err = e.sim("+18165551236", "1", "I need a job", "#", "").Call(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saidContains(tr, "9 8 8") {
+		t.Errorf("a job search heard the crisis line:\n%s", strings.Join(tr.Said, "\n"))
 	}
 }
 

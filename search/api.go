@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -12,14 +13,18 @@ import (
 
 // Response is the JSON answer of /api/search.
 type Response struct {
-	Total    int                     `json:"total"`
-	TookMS   float64                 `json:"took_ms"`
-	Page     int                     `json:"page"`
-	PerPage  int                     `json:"per_page"`
-	Fallback bool                    `json:"fallback"`
-	Relaxed  bool                    `json:"relaxed"`
-	Results  []Card                  `json:"results"`
-	Facets   map[string][]FacetLabel `json:"facets"`
+	Total    int     `json:"total"`
+	TookMS   float64 `json:"took_ms"`
+	Page     int     `json:"page"`
+	PerPage  int     `json:"per_page"`
+	Fallback bool    `json:"fallback"`
+	Relaxed  bool    `json:"relaxed"`
+	// Crisis: the words say someone may be in danger (a synonym marked
+	// crisis, such as "suicidal"): every channel then gives the crisis
+	// line first (see CrisisLine).
+	Crisis  bool                    `json:"crisis"`
+	Results []Card                  `json:"results"`
+	Facets  map[string][]FacetLabel `json:"facets"`
 }
 
 // FacetLabel is a facet count with a label for people.
@@ -78,8 +83,22 @@ func (e *Engine) Answer(ctx context.Context, q Query, channel string) (*Response
 	}
 	return &Response{
 		Total: res.Total, TookMS: float64(res.Took.Microseconds()) / 1000, Page: q.Page, PerPage: q.PerPage,
-		Fallback: res.Fallback, Relaxed: res.Relaxed, Results: cards, Facets: e.labelFacets(ctx, res.Facets),
+		Fallback: res.Fallback, Relaxed: res.Relaxed, Crisis: crisis(groups), Results: cards, Facets: e.labelFacets(ctx, res.Facets),
 	}, nil
+}
+
+// CrisisLine is the number every channel gives first when the words say
+// someone may be in danger: 988, the Suicide & Crisis Lifeline (call or
+// text, any hour, English and Spanish), with 911 for danger right now.
+const CrisisLine = "988"
+
+// Crisis reports whether text says someone may be in danger (see
+// Response.Crisis), for channels that search through other means (the
+// hotline's texts and calls).
+func (e *Engine) Crisis(text string) bool { return crisis(e.syn.analyze(text, nil)) }
+
+func crisis(groups []group) bool {
+	return slices.ContainsFunc(groups, func(g group) bool { return g.crisis })
 }
 
 func (e *Engine) labelFacets(ctx context.Context, fs map[string][]Facet) map[string][]FacetLabel {

@@ -69,6 +69,8 @@ type resultsData struct {
 	Prev, Next         string
 	Relaxed            bool
 	Relax              []relaxLink
+	// Crisis: show the crisis line first (Response.Crisis).
+	Crisis bool
 }
 
 type option struct {
@@ -221,7 +223,7 @@ func (p Pages) fill(ctx context.Context, d *resultsData, q Query, resp *Response
 			d.Languages = append(d.Languages, option{Value: f.Value, Label: f.Label, Count: f.Count})
 		}
 	}
-	d.Total, d.Page, d.Relaxed = resp.Total, q.Page, resp.Relaxed
+	d.Total, d.Page, d.Relaxed, d.Crisis = resp.Total, q.Page, resp.Relaxed, resp.Crisis
 	d.Pages = max(1, int(math.Ceil(float64(resp.Total)/float64(q.PerPage))))
 	if q.Page > 1 {
 		d.Prev = pageURL(qs, q.Page-1)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,10 +16,12 @@ import (
 
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/registry"
+	"github.com/labstack/echo/v4"
 	"github.com/secondchancekc/secondchance/data"
 	"github.com/secondchancekc/secondchance/directory"
 	"github.com/secondchancekc/secondchance/internal/apperr"
 	"github.com/secondchancekc/secondchance/internal/logbuf"
+	"github.com/secondchancekc/secondchance/templates"
 )
 
 // TestParseQuery: what each parameter becomes, and the defaults.
@@ -561,5 +565,48 @@ func TestKnownWordIsNotMisspelled(t *testing.T) {
 	}
 	if res := find(t, e, Query{Text: "kitts", PerPage: 50}); res.Total == 0 {
 		t.Error(`"kitts" (no listing has it) finds nothing: near spellings are no longer searched`)
+	}
+}
+
+// TestCrisisWords: words that say someone may be in danger (synonyms
+// marked crisis) set Response.Crisis, in English, in Spanish and
+// misspelled, and the results page then gives the 988 line first, with
+// links to call and text it; other searches do not.
+func TestCrisisWords(t *testing.T) {
+	t.Parallel()
+	v := newTestEnv(t)
+	e := v.builtEngine(t)
+	ctx := context.Background()
+	for q, want := range map[string]bool{"i want to die": true, "suicidal": true, "quiero morir": true,
+		"suicidel thoughts": true, "jobs": false, "mental health": false} {
+		resp, err := e.Answer(ctx, Query{Text: q, Page: 1, PerPage: 10}, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Crisis != want || e.Crisis(q) != want {
+			t.Errorf("%q: crisis %v (Crisis() %v), want %v", q, resp.Crisis, e.Crisis(q), want)
+		}
+		if want && (len(resp.Results) == 0 || resp.Results[0].Name != "Counseling for Individuals and Families") {
+			t.Errorf("%q: results %d, want counseling first", q, len(resp.Results))
+		}
+	}
+
+	pages, err := templates.New(templates.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := echo.New()
+	RegisterPages(srv, Pages{Engine: e, Pages: pages, Zone: v.loc})
+	for u, want := range map[string]bool{"/search?q=I+want+to+die": true, "/search?q=jobs": false} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u, nil))
+		body := rec.Body.String()
+		has := strings.Contains(body, `href="tel:988"`) && strings.Contains(body, `href="sms:988"`) && strings.Contains(body, "988 Suicide &amp; Crisis Lifeline")
+		if rec.Code != http.StatusOK || has != want {
+			t.Errorf("%s: %d, crisis line shown %v, want %v", u, rec.Code, has, want)
+		}
+		if want && strings.Index(body, "988") > strings.Index(body, `id="results"`) {
+			t.Errorf("%s: the crisis line comes after the results heading", u)
+		}
 	}
 }

@@ -93,6 +93,9 @@ type expansion struct {
 	categories []string
 	facts      []string
 	exclude    []string // facts of services the person cannot use
+	// crisis: the words say someone may be in danger ("suicidal"); the
+	// answer then carries the crisis line's number first (Response.Crisis).
+	crisis bool
 }
 
 func loadSynonyms(path string, log *slog.Logger) (*synonymSet, error) {
@@ -152,6 +155,10 @@ func parseSynonyms(name string, b []byte) (*synonymList, error) {
 			if item == "" {
 				continue
 			}
+			if item == "crisis" {
+				ex.crisis = true
+				continue
+			}
 			kind, val, ok := strings.Cut(item, ":")
 			switch strings.TrimSpace(kind) {
 			case "category":
@@ -164,7 +171,7 @@ func parseSynonyms(name string, b []byte) (*synonymList, error) {
 				ok = false
 			}
 			if !ok {
-				return nil, fmt.Errorf("%s line %d: %q after ; must be category:KEY, fact:CODE or not:CODE", name, n, item)
+				return nil, fmt.Errorf("%s line %d: %q after ; must be category:KEY, fact:CODE, not:CODE or crisis", name, n, item)
 			}
 		}
 		for _, k := range strings.Split(left, ",") {
@@ -183,6 +190,7 @@ func parseSynonyms(name string, b []byte) (*synonymList, error) {
 			e.categories = appendNew(e.categories, ex.categories...)
 			e.facts = appendNew(e.facts, ex.facts...)
 			e.exclude = appendNew(e.exclude, ex.exclude...)
+			e.crisis = e.crisis || ex.crisis
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -251,6 +259,7 @@ type group struct {
 	categories []string
 	facts      []string
 	exclude    []string
+	crisis     bool // see expansion.crisis
 	fuzzy      bool // typed word may be misspelled
 	place      bool // a state: most listings never name one
 }
@@ -280,7 +289,7 @@ func (s *synonymSet) analyze(q string, known func(string) bool) []group {
 	var groups []group
 	add := func(g group, key string) {
 		e := entries[key]
-		g.terms, g.categories, g.facts, g.exclude = e.terms, e.categories, e.facts, e.exclude
+		g.terms, g.categories, g.facts, g.exclude, g.crisis = e.terms, e.categories, e.facts, e.exclude, e.crisis
 		groups = append(groups, g)
 	}
 	for i := 0; i < len(toks); {

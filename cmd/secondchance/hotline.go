@@ -175,10 +175,10 @@ func (a *app) registerHotline(e *echo.Echo, d *db.DB, eng *search.Engine, refs *
 		return err
 	}
 	finder, referrals := hotlineFinder{eng}, hotlineReferrals{refs}
-	conv := &hotline.Conversations{DB: d, Finder: finder, Referrals: referrals, Log: a.log}
+	conv := &hotline.Conversations{DB: d, Finder: finder, Referrals: referrals, Crisis: eng.Crisis, Log: a.log}
 	inbound := &hotline.SMS{DB: d, OptOuts: sms.OptOuts, Replies: refs, Clients: clientOptOuts{refs}, Conversation: conv, Log: a.log}
 	inbound.Register(e, sig)
-	voice := &hotline.Voice{DB: d, Finder: finder, Referrals: referrals, Sender: sms, Conversations: conv, Hours: hours,
+	voice := &hotline.Voice{DB: d, Finder: finder, Referrals: referrals, Crisis: eng.Crisis, Sender: sms, Conversations: conv, Hours: hours,
 		StaffNumbers: staff, DialTimeout: cfg.Hotline.DialTimeout, VoiceEN: cfg.Hotline.VoiceEN, VoiceES: cfg.Hotline.VoiceES, Log: a.log}
 	voice.Register(e, sig)
 	return nil
