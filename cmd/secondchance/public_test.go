@@ -213,6 +213,8 @@ func browserChecks(t *testing.T, base, svc string) {
 		{"home", "/", "en"}, {"results", "/search?q=jobs+64127&attribute=felony-ok", "en"}, {"service", svc, "en"},
 		{"no-results", "/search?q=zzqqxx", "en"}, {"slip", svc + "/print", "en"},
 		{"home es", "/", "es"}, {"results es", "/search?q=trabajo", "es"}, {"service es", svc, "es"}, {"no-results es", "/search?q=zzqqxx", "es"},
+		// the crisis line above the results (search: TestCrisisWords)
+		{"crisis", "/search?q=i+want+to+die", "en"}, {"crisis es", "/search?q=quiero+morir", "es"},
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
