@@ -153,17 +153,15 @@ func (opt LoadOptions) pace(n int) (start time.Duration, wait func() time.Durati
 // millisecond; 0 puts every caller in step, the worst case; see Spread).
 func BenchLoadOptions(first int) (LoadOptions, error) {
 	opt := LoadOptions{Callers: 50, Think: 300 * time.Millisecond, FirstNumber: first}
-	spread := false
 	for name, d := range map[string]*time.Duration{"HOTLINE_BENCH_THINK": &opt.Think, "HOTLINE_BENCH_SPREAD": &opt.Spread} {
 		if v := os.Getenv(name); v != "" {
 			var err error
 			if *d, err = time.ParseDuration(v); err != nil || *d < 0 {
 				return opt, fmt.Errorf("%s=%q: want a duration of 0 or more, such as 300ms", name, v)
 			}
-			spread = spread || d == &opt.Spread
 		}
 	}
-	if !spread {
+	if os.Getenv("HOTLINE_BENCH_SPREAD") == "" {
 		opt.Spread = opt.Think
 	}
 	return opt, nil

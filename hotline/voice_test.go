@@ -495,6 +495,24 @@ func TestVoiceTwiMLStructure(t *testing.T) {
 	}
 }
 
+// oneReply texts text and returns the one reply, which must fit in two
+// GSM-7 segments; ok is false (and the test failed) otherwise.
+func oneReply(t *testing.T, s *Simulator, text string) (string, bool) {
+	t.Helper()
+	replies, _, err := s.SMS(context.Background(), text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replies) != 1 {
+		t.Errorf("%q: replies %q, want one", text, replies)
+		return "", false
+	}
+	if r := replies[0]; sms.Segments(r) > 2 || sms.ToGSM(r) != r {
+		t.Errorf("%q: the reply takes %d segments or is not GSM-7: %q", text, sms.Segments(r), r)
+	}
+	return replies[0], true
+}
+
 // fakeCrisis stands in for search.Engine.Crisis (whose word list is
 // tested in search).
 func fakeCrisis(text string) bool {
@@ -516,16 +534,9 @@ func TestCrisisLineFirst(t *testing.T) {
 		{"ESPAÑOL", ""},
 		{"quiero matarme", "Si piensa hacerse dano, llame o escriba al 988"},
 	} {
-		replies, _, err := s.SMS(ctx, c.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(replies) != 1 || !strings.HasPrefix(replies[0], c.first) {
-			t.Errorf("%q: replies %q, want one starting %q", c.text, replies, c.first)
-			continue
-		}
-		if r := replies[0]; sms.Segments(r) > 2 || sms.ToGSM(r) != r || (c.first != "" && !strings.Contains(r, "1) ")) {
-			t.Errorf("%q: the reply takes %d segments, is not GSM-7 or lost its list: %q", c.text, sms.Segments(r), r)
+		r, ok := oneReply(t, s, c.text)
+		if ok && (!strings.HasPrefix(r, c.first) || (c.first != "" && !strings.Contains(r, "1) "))) {
+			t.Errorf("%q: reply %q, want one starting %q with its list", c.text, r, c.first)
 		}
 	}
 
@@ -567,16 +578,8 @@ func TestSMSConversation(t *testing.T) {
 		{"english", "in English"},
 	}
 	for _, c := range cases {
-		replies, _, err := s.SMS(ctx, c.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(replies) != 1 || !strings.Contains(replies[0], c.want) {
-			t.Errorf("%q: replies %q, want %q", c.text, replies, c.want)
-			continue
-		}
-		if r := replies[0]; sms.Segments(r) > 2 || sms.ToGSM(r) != r {
-			t.Errorf("%q: the reply takes %d segments or is not GSM-7: %q", c.text, sms.Segments(r), r)
+		if r, ok := oneReply(t, s, c.text); ok && !strings.Contains(r, c.want) {
+			t.Errorf("%q: reply %q, want %q", c.text, r, c.want)
 		}
 	}
 	if got := e.finder.got; got[0].Need != "employment" || got[0].ZIP != "64127" || got[0].Channel != "sms" {

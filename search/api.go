@@ -20,8 +20,8 @@ type Response struct {
 	Fallback bool    `json:"fallback"`
 	Relaxed  bool    `json:"relaxed"`
 	// Crisis: the words say someone may be in danger (a synonym marked
-	// crisis, such as "suicidal"): every channel then gives the crisis
-	// line first (see CrisisLine).
+	// crisis, such as "suicidal"): every channel then gives the 988
+	// Suicide & Crisis Lifeline first, and 911 for danger right now.
 	Crisis  bool                    `json:"crisis"`
 	Results []Card                  `json:"results"`
 	Facets  map[string][]FacetLabel `json:"facets"`
@@ -86,11 +86,6 @@ func (e *Engine) Answer(ctx context.Context, q Query, channel string) (*Response
 		Fallback: res.Fallback, Relaxed: res.Relaxed, Crisis: crisis(groups), Results: cards, Facets: e.labelFacets(ctx, res.Facets),
 	}, nil
 }
-
-// CrisisLine is the number every channel gives first when the words say
-// someone may be in danger: 988, the Suicide & Crisis Lifeline (call or
-// text, any hour, English and Spanish), with 911 for danger right now.
-const CrisisLine = "988"
 
 // Crisis reports whether text says someone may be in danger (see
 // Response.Crisis), for channels that search through other means (the
